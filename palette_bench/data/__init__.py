@@ -1,0 +1,1 @@
+"""Data sets, protocols on disk, and evaluation sets."""

@@ -1,0 +1,79 @@
+"""What a protocol needs on disk, what is present, and exactly what to do about what is missing."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from palette_bench.data import labels as L
+from palette_bench.data.files import list_images, read_file_list
+from palette_bench.data.sources import FileImages, resolve_root
+from palette_bench.protocols import DataSpec, Protocol
+
+
+@dataclass(frozen=True)
+class Finding:
+    item: str
+    ok: bool
+    detail: str
+
+
+def _check_spec(role: str, spec: DataSpec, root: str | None) -> list[Finding]:
+    if spec.kind == "builtin":
+        return [Finding(role, True, f"builtin procedural images, split '{spec.split}', n = {spec.n}: rendered on demand, nothing to download")]
+    try:
+        base = resolve_root(spec, root)
+    except FileNotFoundError:
+        var = spec.root_env or "root"
+        return [Finding(f"{role} folder", False, f"no image folder: set {var}=/path/to/folder or pass --root DIR")]
+    if not base.is_dir():
+        return [Finding(f"{role} folder", False, f"{base}: folder not found (set {spec.root_env or 'root'} or pass --root DIR)")]
+    found = [Finding(f"{role} folder", True, str(base))]
+    if spec.file_list:
+        list_path = Path(spec.file_list) if os.path.isabs(spec.file_list) else base / spec.file_list
+        if not list_path.is_file():
+            return found + [Finding(f"{role} file list", False, f"{list_path}: missing; download {spec.file_list_source or 'the file list'} and save it at exactly this path")]
+        names = read_file_list(list_path)
+        found.append(Finding(f"{role} file list", True, f"{list_path}: {len(names)} entries"))
+    else:
+        names = list_images(base)
+    want = spec.n or len(names)
+    names = names[:want]
+    images = FileImages(base, names, size=8, labels="none")
+    missing = [p for p in images.paths if not p.is_file()]
+    have = len(names) - len(missing)
+    ok = not missing and have >= want
+    detail = f"{have} of {want} images present"
+    if missing:
+        detail += f"; missing e.g. {', '.join(str(p) for p in missing[:3])}"
+    elif have < want:
+        detail += f" (the folder holds only {have}; {role} needs {want})"
+    found.append(Finding(f"{role} images", ok, detail))
+    if spec.labels != "none" and have:
+        found.append(_check_labels(role, spec, base, images.paths))
+    return found
+
+
+def _check_labels(role: str, spec: DataSpec, base: Path, paths: list[Path]) -> Finding:
+    if spec.labels in ("auto", "folders", "devkit"):
+        if spec.labels != "devkit" and all(L.is_wnid(p.parent.name) for p in paths):
+            return Finding(f"{role} labels", True, "from synset folder names")
+        devkit = L.find_devkit(base)
+        if devkit is not None:
+            return Finding(f"{role} labels", True, f"from the devkit at {devkit}")
+        return Finding(
+            f"{role} labels",
+            False,
+            f"no labels: put the images in synset folders (n01440764/...), or unpack ILSVRC2012_devkit_t12.tar.gz into {base} "
+            f"so that {base / 'ILSVRC2012_devkit_t12/data' / L.GROUND_TRUTH} and meta.mat exist",
+        )
+    label_file = base / spec.labels
+    if label_file.is_file():
+        return Finding(f"{role} labels", True, f"from {label_file}")
+    return Finding(f"{role} labels", False, f"{label_file}: missing; it ships with the data set's validation release ('name label' per line)")
+
+
+def check_protocol(protocol: Protocol, root: str | None = None) -> list[Finding]:
+    """Findings for the evaluation images and the FID reference set of `protocol`."""
+    return _check_spec("evaluation", protocol.dataset, root) + _check_spec("reference", protocol.reference, root)

@@ -1,0 +1,47 @@
+"""Shared fixtures: small stand-ins for ImageNet's validation folder and devkit, made by the tests."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+# ILSVRC2012 ids of the devkit differ from the sorted-synset order; these three make that visible:
+# id 1 -> n01443537 (sorted index 1), id 2 -> n01440764 (sorted index 0), id 3 -> n01484850 (sorted index 2).
+DEVKIT_IDS = {1: "n01443537", 2: "n01440764", 3: "n01484850"}
+SORTED_INDEX = {"n01440764": 0, "n01443537": 1, "n01484850": 2}
+
+
+def make_image(path: Path, size=(80, 60), mode="RGB", seed=0):
+    rng = np.random.default_rng(seed)
+    arr = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    img = Image.fromarray(arr)
+    if mode != "RGB":
+        img = img.convert(mode)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path, format="JPEG", quality=95)
+    return path
+
+
+def write_devkit(root: Path, truth: list[int]):
+    from scipy.io import savemat
+
+    data = root / "ILSVRC2012_devkit_t12" / "data"
+    data.mkdir(parents=True)
+    (data / "ILSVRC2012_validation_ground_truth.txt").write_text("".join(f"{t}\n" for t in truth))
+    dtype = [("ILSVRC2012_ID", "O"), ("WNID", "O"), ("num_children", "O")]
+    synsets = np.array([(i, w, 0) for i, w in DEVKIT_IDS.items()], dtype=dtype)
+    savemat(data / "meta.mat", {"synsets": synsets})
+
+
+@pytest.fixture
+def imagenet_val(tmp_path):
+    """A flat ImageNet-style validation folder: 8 images (one grayscale, one CMYK), a devkit, a ctest10k-style list."""
+    root = tmp_path / "val"
+    truth = [1, 2, 3, 1, 2, 3, 1, 2]
+    for k in range(8):
+        mode = {2: "L", 5: "CMYK"}.get(k, "RGB")
+        make_image(root / f"ILSVRC2012_val_{k + 1:08d}.JPEG", size=(90 + 7 * k, 70), mode=mode, seed=k)
+    write_devkit(root, truth)
+    (root / "ctest10k.txt").write_text("".join(f"ILSVRC2012_val_{k + 1:08d}.JPEG\n" for k in range(8)))
+    return root, truth
