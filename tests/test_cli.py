@@ -1,0 +1,105 @@
+"""The command line as a user runs it: separate processes, exit codes, one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from palette_bench.cli import main
+
+
+def run_cli(*args):
+    """Run palette-bench in a fresh Python process (a separate run, as a user would)."""
+    return subprocess.run([sys.executable, "-m", "palette_bench.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_digest_is_the_same_in_two_separate_runs():
+    args = ["data", "stats", "--task", "inpainting", "--eval-set", "ff20-30", "--n", "8", "--json"]
+    a, b = run_cli(*args), run_cli(*args)
+    assert a.returncode == 0, a.stderr
+    da, db = json.loads(a.stdout), json.loads(b.stdout)
+    assert da["digest"] == db["digest"] and len(da["digest"]) == 64
+    assert {"coverage_mean", "coverage_min", "coverage_max"} <= set(da)
+
+
+def test_stats_with_other_batch_size_gives_the_same_digest():
+    r = CliRunner()
+    base = ["data", "stats", "--task", "uncropping", "--eval-set", "right", "--size", "32", "--n", "9", "--json"]
+    a = json.loads(r.invoke(main, base).output)
+    b = json.loads(r.invoke(main, base + ["--batch-size", "2"]).output)
+    assert a["digest"] == b["digest"] and a["coverage_mean"] == 0.5
+
+
+def test_help_lists_the_subcommands():
+    out = CliRunner().invoke(main, ["--help"]).output
+    for cmd in ("run", "report", "eval", "weights", "data"):
+        assert f"  {cmd} " in out
+
+
+@pytest.mark.parametrize("cmd", ["run", "report", "eval", "weights"])
+def test_commands_not_built_yet_say_so_and_fail(cmd):
+    res = CliRunner().invoke(main, [cmd, "--task", "uncropping"])
+    assert res.exit_code != 0 and "not available in this version" in res.output
+
+
+def test_preview_writes_a_grid(tmp_path):
+    out = tmp_path / "grid.png"
+    res = CliRunner().invoke(main, ["data", "preview", "--task", "inpainting", "--eval-set", "ff20-30", "--n", "8", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    w, h = Image.open(out).size
+    # 4 triplets per row, 2 rows of 64 px tiles with 2 px padding
+    assert (w, h) == (12 * 66 + 2, 2 * 66 + 2)
+
+
+def test_check_builtin_passes_and_imagenet_without_data_fails(tmp_path, monkeypatch):
+    monkeypatch.delenv("IMAGENET_VAL", raising=False)
+    r = CliRunner()
+    assert r.invoke(main, ["data", "check", "--protocol", "builtin"]).exit_code == 0
+    res = r.invoke(main, ["data", "check", "--protocol", "imagenet-ctest10k"])
+    assert res.exit_code == 1 and "set IMAGENET_VAL=" in res.output
+    res = r.invoke(main, ["data", "check", "--protocol", "imagenet-ctest10k", "--root", str(tmp_path)])
+    assert res.exit_code == 1
+    assert f"{tmp_path / 'ctest10k.txt'}: missing; download the ctest10k list" in res.output
+
+
+def test_check_reports_present_and_missing_images(tmp_path, imagenet_val):
+    root, _ = imagenet_val
+    proto = tmp_path / "p.toml"
+    text = (
+        'name = "p"\ndescription = ""\nimage_size = 32\ndiversity_samples = 2\n'
+        f'[dataset]\nkind = "imagenet"\nroot_env = "MY_VAL"\nfile_list = "ctest10k.txt"\nlabels = "auto"\nn = 8\n'
+        f'[reference]\nkind = "imagenet"\nroot_env = "MY_VAL"\nn = 8\n[tasks]\n'
+    )
+    proto.write_text(text)
+    r = CliRunner()
+    res = r.invoke(main, ["data", "check", "--protocol", str(proto)], env={"MY_VAL": str(root)})
+    assert res.exit_code == 0, res.output
+    assert "8 of 8 images present" in res.output and "from the devkit" in res.output
+    (root / "ILSVRC2012_val_00000007.JPEG").unlink()
+    res = r.invoke(main, ["data", "check", "--protocol", str(proto), "--json"], env={"MY_VAL": str(root)})
+    assert res.exit_code == 1
+    findings = {f["item"]: f for f in json.loads(res.output)}
+    assert not findings["evaluation images"]["ok"] and "ILSVRC2012_val_00000007.JPEG" in findings["evaluation images"]["detail"]
+    assert not findings["reference images"]["ok"]
+
+
+def test_bad_file_is_one_line_naming_it_and_skip_bad_counts(tmp_path, imagenet_val):
+    root, _ = imagenet_val
+    (root / "ILSVRC2012_val_00000002.JPEG").write_bytes(b"\xff\xd8\xff\xe0 garbage")
+    proto = tmp_path / "p.toml"
+    proto.write_text(
+        'name = "p"\ndescription = ""\nimage_size = 32\ndiversity_samples = 2\n'
+        f'[dataset]\nkind = "imagenet"\nroot = "{root}"\nfile_list = "ctest10k.txt"\nn = 8\n'
+        f'[reference]\nkind = "imagenet"\nroot = "{root}"\nn = 8\n[tasks.jpeg]\nq10 = {{ n = 8 }}\n'
+    )
+    res = run_cli("data", "stats", "--task", "jpeg", "--eval-set", "q10", "--protocol", str(proto), "--json")
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "ILSVRC2012_val_00000002.JPEG" in lines[0] and "Traceback" not in res.stderr
+    res = run_cli("data", "stats", "--task", "jpeg", "--eval-set", "q10", "--protocol", str(proto), "--json", "--skip-bad")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["skipped_bad_files"] == 1 and out["n"] == 7
