@@ -127,3 +127,19 @@ def test_skip_bad_skips_and_reports(tmp_path, imagenet_val):
     bad = [m for b in batches for m in b["bad"]]
     assert indices == [0, 1, 2, 4, 5, 6, 7]  # evaluation indices stay file-list positions
     assert len(bad) == 1 and "ILSVRC2012_val_00000004.JPEG" in bad[0]
+
+
+def test_atomic_write_replaces_whole_file_with_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    from palette_bench.io import atomic_write_json
+
+    path = tmp_path / "out" / "metrics.json"
+    atomic_write_json(path, {"a": 1})
+    atomic_write_json(path, {"b": 2})
+    assert path.read_text().strip() == '{\n  "b": 2\n}'
+    assert list(path.parent.iterdir()) == [path]  # no temporary file left behind
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
