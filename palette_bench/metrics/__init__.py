@@ -1,0 +1,1 @@
+"""Metrics of the Palette protocol: pure maths on features, feature extractors apart."""
