@@ -45,3 +45,24 @@ def imagenet_val(tmp_path):
     write_devkit(root, truth)
     (root / "ctest10k.txt").write_text("".join(f"ILSVRC2012_val_{k + 1:08d}.JPEG\n" for k in range(8)))
     return root, truth
+
+
+@pytest.fixture(scope="session")
+def standin_weights(tmp_path_factory):
+    """A weights folder with stand-in InceptionV3, ResNet-50 and AlexNet files under their standard names."""
+    from standins import make_alexnet, make_inception, make_resnet50
+
+    from palette_bench.weights import WEIGHTS
+
+    folder = tmp_path_factory.mktemp("weights")
+    make_inception(folder / WEIGHTS["inception-v3"].filename)
+    make_resnet50(folder / WEIGHTS["resnet50"].filename)
+    make_alexnet(folder / WEIGHTS["alexnet"].filename)
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch):
+    """Each test gets its own palette-bench cache and torch hub folder: no test sees another's files or the user's."""
+    monkeypatch.setenv("PALETTE_BENCH_CACHE", str(tmp_path / "pb-cache"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))

@@ -28,6 +28,7 @@ class EvalItem:
     image: torch.Tensor
     label: int | None
     degraded: Degraded
+    key: str = ""  # the image's name in its source (file name, or builtin split_index)
 
 
 def condition_generator(protocol: str, task: str, eval_set: str, index: int, seed: int) -> torch.Generator:
@@ -84,7 +85,7 @@ class EvalSet(torch.utils.data.Dataset):
             return BadItem(index, str(e))
         y0 = from_uint8(example.image)
         g = condition_generator(self.protocol.name, self.task.name, self.eval_set, index, self.seed)
-        return EvalItem(index, y0, example.label, self.task.degrade(y0, self.eval_set, g))
+        return EvalItem(index, y0, example.label, self.task.degrade(y0, self.eval_set, g), example.key)
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,7 @@ def collate(items: list) -> dict:
         "condition": torch.stack([it.degraded.condition for it in items]),
         "mask": None if masks[0] is None else torch.stack(masks),
         "meta": [it.degraded.meta for it in items],
+        "key": [it.key for it in items],
         "bad": bad,
     }
 
