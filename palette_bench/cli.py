@@ -10,9 +10,10 @@ import click
 from palette_bench.config import ConfigError
 from palette_bench.data.files import BadImageError
 from palette_bench.tasks import TASKS
+from palette_bench.weights import WeightsError
 
 # Errors a user can fix from the message alone: printed as one line, no traceback.
-USER_ERRORS = (ConfigError, BadImageError, FileNotFoundError, ValueError)
+USER_ERRORS = (ConfigError, BadImageError, WeightsError, FileNotFoundError, ValueError)
 
 
 class Group(click.Group):
@@ -42,8 +43,6 @@ def _not_built(name: str, what: str):
 
 _not_built("run", "Train, sample and evaluate a method on a task under a protocol.")
 _not_built("report", "Turn run folders into the paper's tables (CSV, LaTeX, Markdown) and figures.")
-_not_built("eval", "Evaluate a folder of outputs under the protocol.")
-_not_built("weights", "Show, fetch and verify the pretrained weights of the metrics.")
 
 
 @main.group()
@@ -122,6 +121,108 @@ def check(protocol, root, as_json):
             click.echo(f"{'ok' if f.ok else 'MISSING':>7}  {f.item}: {f.detail}")
     if not all(f.ok for f in findings):
         sys.exit(1)
+
+
+weights_dir_option = click.option("--weights-dir", default=None, help="Folder of the weights files (default: torch.hub's checkpoints folder, $TORCH_HOME/hub/checkpoints).")
+
+
+@main.command("eval")
+@click.option("--pred", required=True, type=click.Path(file_okay=False), help="Folder of outputs: NNNNNN.png per evaluation index, NNNNNN_k.png for extra samples.")
+@click.option("--ref", default=None, type=click.Path(file_okay=False), help="Two-folder mode: a folder of reference images (FID, IS, KID; PD and LPIPS when names pair up).")
+@click.option("--task", type=click.Choice(list(TASKS)), default=None, help="Protocol mode: the task.")
+@click.option("--eval-set", default=None, help="Protocol mode: the evaluation set.")
+@protocol_option
+@root_option
+@click.option("--n", "n", type=int, default=None, help="Evaluate the first N inputs only (default: the whole evaluation set).")
+@click.option("--metrics", default=",".join(("fid", "is", "kid", "pd", "ca", "lpips", "psnr", "ssim", "diversity")), show_default=True, help="Comma-separated metrics to compute.")
+@click.option("--feature-space", type=click.Choice(["auto", "inception", "judge"]), default="auto", show_default=True, help="auto: the judge for the builtin protocol, InceptionV3/ResNet-50/AlexNet otherwise.")
+@click.option("--ref-stats", default=None, type=click.Path(dir_okay=False), help="Precomputed reference statistics (.npz with mu, sigma[, features, keys]).")
+@click.option("--bootstrap", type=int, default=100, show_default=True, help="Bootstrap replicates for the 95% intervals (0: none).")
+@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--device", default=None, help="torch device (default: cuda if available, else cpu).")
+@weights_dir_option
+@click.option("--allow-unverified-weights", is_flag=True, help="Use weights files whose sha256 does not match; results are marked unverified.")
+@skip_bad_option
+@click.option("--out", default=None, type=click.Path(dir_okay=False), help="Also write the JSON result to this file (atomically).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def eval_command(pred, ref, task, eval_set, protocol, root, n, metrics, feature_space, ref_stats, bootstrap, batch_size, device, weights_dir, allow_unverified_weights, skip_bad, out, as_json):
+    """Evaluate a method's outputs under a protocol, or two folders against each other."""
+    from palette_bench.evaluate import EvalOptions, evaluate_folders, evaluate_protocol, metric_table
+    from palette_bench.io import atomic_write_json
+    from palette_bench.protocols import load_protocol
+
+    opts = EvalOptions(
+        metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()),
+        batch_size=batch_size,
+        bootstrap=bootstrap,
+        device=device,
+        weights_dir=weights_dir,
+        allow_unverified=allow_unverified_weights,
+        feature_space=feature_space,
+        ref_stats=ref_stats,
+        progress=not as_json,
+    )
+    if ref is not None:
+        result = evaluate_folders(pred, ref, opts)
+    else:
+        if not task or not eval_set:
+            raise click.UsageError("protocol mode needs --task and --eval-set (or give --ref DIR for two-folder mode)")
+        result = evaluate_protocol(load_protocol(protocol), task, eval_set, pred, opts, root=root, n=n, skip_bad=skip_bad)
+    if out:
+        atomic_write_json(out, result)
+    click.echo(json.dumps(result, indent=2) if as_json else metric_table(result))
+
+
+@main.group()
+def weights():
+    """Show, fetch and verify the pretrained weights of the metrics (InceptionV3, ResNet-50, AlexNet)."""
+
+
+@weights.command("status")
+@weights_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def weights_status(weights_dir, as_json):
+    """Each weights file: expected path, present or not, and whether its sha256 matches."""
+    from palette_bench.weights import status
+
+    rows = status(weights_dir)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        state = "ok" if r["sha256_ok"] else ("MISMATCH" if r["present"] else "MISSING")
+        click.echo(f"{state:>8}  {r['name']:<13} {r['path']}  ({r['metrics']})")
+        if not r["present"]:
+            click.echo(f"{'':>10}download: {r['url']}")
+
+
+@weights.command("verify")
+@weights_dir_option
+def weights_verify(weights_dir):
+    """Check the sha256 of every weights file; exit 1 if any is missing or does not match."""
+    from palette_bench.weights import status
+
+    rows = status(weights_dir)
+    for r in rows:
+        verdict = "ok" if r["sha256_ok"] else ("sha256 mismatch: " + r["sha256"] if r["present"] else "missing")
+        click.echo(f"{r['name']:<13} {verdict}  {r['path']}")
+    if not all(r["sha256_ok"] for r in rows):
+        sys.exit(1)
+
+
+@weights.command("fetch")
+@weights_dir_option
+@click.option("--name", "names", multiple=True, help="Only these weights (default: all that are missing).")
+def weights_fetch(weights_dir, names):
+    """Download the missing weights files (needs internet) and verify them."""
+    from palette_bench.weights import WEIGHTS, fetch, status
+
+    for r in status(weights_dir):
+        if (names and r["name"] not in names) or r["sha256_ok"]:
+            continue
+        click.echo(f"fetching {WEIGHTS[r['name']].url} -> {r['path']}")
+        fetch(r["name"], weights_dir)
+    click.echo("all requested weights present and verified")
 
 
 if __name__ == "__main__":

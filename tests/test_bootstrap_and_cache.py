@@ -29,10 +29,24 @@ def test_statistic_interval_contains_fid_and_narrows():
     widths = []
     for n in (100, 1600):
         x = rng.normal(0.3, 1.1, size=(n, 8))
-        lo, hi = bs.statistic_ci(n, lambda i: fid.fast(x[i]), replicates=200)
-        assert lo <= fid(x) <= hi
+        value = fid(x)
+        lo, hi = bs.statistic_ci(n, lambda i: fid.fast(x[i]), value, replicates=200)
+        assert lo <= value <= hi
         widths.append(hi - lo)
     assert widths[0] > 2.5 * widths[1]
+
+
+def test_interval_removes_the_resampling_bias_of_set_distances():
+    """Duplicated inputs inflate FID on every replicate; the interval is moved back onto the value."""
+    rng = np.random.default_rng(2)
+    ref = rng.normal(size=(3000, 16))
+    fid = FrechetToReference(*statistics(ref))
+    x = rng.normal(size=(60, 16))
+    value = fid(x)
+    reps = np.array([fid.fast(x[i]) for i in bs.resamples(60, 200)])
+    assert np.percentile(reps, 2.5) > value  # the plain percentile interval would miss the value
+    lo, hi = bs.statistic_ci(60, lambda i: fid.fast(x[i]), value, replicates=200)
+    assert lo < value < hi
 
 
 def test_interval_is_reproducible_and_optional():

@@ -63,5 +63,18 @@ class FrechetToReference:
         return self._distance(features, lambda sigma: trace_sqrt_product(_sqrt_psd(sigma), self.sqrt_ref))
 
     def fast(self, features: np.ndarray) -> float:
-        """The same distance by the cheaper route, for bootstrap replicates."""
-        return self._distance(features, lambda sigma: _trace_sqrt_product_fast(self.sqrt_ref, sigma))
+        """The same distance by the cheaper route, for bootstrap replicates.
+
+        With fewer inputs than dimensions, sigma = A^T A (A: centred features / sqrt(n-1)) and the
+        non-zero eigenvalues of sigma @ sigma_ref are those of the small n x n matrix A sigma_ref A^T.
+        """
+        x = np.asarray(features, np.float64)
+        n, d = x.shape
+        if n > d:
+            return self._distance(x, lambda sigma: _trace_sqrt_product_fast(self.sqrt_ref, sigma))
+        mu = x.mean(axis=0)
+        a = (x - mu) / np.sqrt(n - 1)
+        m = a @ self.sigma_ref @ a.T
+        tr_sqrt = float(np.sqrt(np.clip(np.linalg.eigvalsh((m + m.T) / 2), 0, None)).sum())
+        diff = mu - self.mu_ref
+        return float(diff @ diff + (a * a).sum() + self.trace_ref - 2 * tr_sqrt)

@@ -1,0 +1,143 @@
+"""`palette-bench eval` in protocol mode on the builtin protocol with the judge, end to end and offline."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from standins import perturb, write_pngs
+
+from palette_bench.cli import main
+from palette_bench.data.evalset import EvalSet
+from palette_bench.data.predictions import sample_filename
+from palette_bench.evaluate import EvalOptions, evaluate_protocol
+from palette_bench.metrics.judge import JudgeConfig, load_judge
+from palette_bench.protocols import load_protocol
+
+TINY_JUDGE = JudgeConfig(train_images=300, epochs=1)  # the tests' judge: seconds to train, same code path
+FIELDS = {"value", "ci95", "n", "extractor", "weights_sha256", "verified"}
+
+
+@pytest.fixture
+def small_builtin(tmp_path):
+    p = tmp_path / "small.toml"
+    p.write_text(
+        'name = "small-builtin"\ndescription = "test"\nimage_size = 32\ndiversity_samples = 2\n'
+        '[dataset]\nkind = "builtin"\nn = 100\n[reference]\nkind = "builtin"\nn = 60\n'
+        '[tasks.inpainting]\ncenter = { n = 20 }\n[tasks.colorization]\ngray = { n = 20 }\n'
+    )
+    return load_protocol(str(p))
+
+
+def originals(protocol, task, eval_set):
+    es = EvalSet(protocol, task, eval_set)
+    return es.positions, torch.stack([es.source[i].image for i in es.positions])
+
+
+def write_method(folder, indices, images, samples=1):
+    folder.mkdir(parents=True, exist_ok=True)
+    for k in range(samples):
+        write_pngs(folder, images if k == 0 else perturb(images, 20, seed=k), names=[sample_filename(i, k) for i in indices])
+    return folder
+
+
+def opts(**kw):
+    return EvalOptions(judge_config=TINY_JUDGE, progress=False, **kw)
+
+
+def test_full_suite_json_and_judge_labels(tmp_path, small_builtin):
+    idx, orig = originals(small_builtin, "inpainting", "center")
+    pred = write_method(tmp_path / "pred", idx, perturb(orig, 30), samples=2)
+    r = evaluate_protocol(small_builtin, "inpainting", "center", pred, opts(bootstrap=50))
+    m = r["metrics"]
+    assert set(m) == {"fid", "is", "kid", "pd", "ca_top1", "ca_top5", "lpips", "psnr", "psnr_mask", "ssim", "ssim_mask", "div_msssim", "div_lpips"}
+    for name, entry in m.items():
+        assert FIELDS <= set(entry), name
+        assert entry["n"] == 20 and entry["verified"]
+        if name not in ("psnr", "psnr_mask", "ssim", "ssim_mask", "div_msssim"):
+            assert entry["extractor"].startswith("judge"), name  # never mistaken for an Inception number
+        lo, hi = entry["ci95"]
+        assert lo <= entry["value"] <= hi, name
+    assert r["feature_space"] == "judge" and r["samples_per_input"] == 2
+    assert 0 < m["div_msssim"]["value"] < 1 and m["div_lpips"]["value"] > 0
+    json.dumps(r)
+
+
+def test_perfect_outputs_have_zero_distance_and_the_judges_accuracy(tmp_path, small_builtin):
+    idx, orig = originals(small_builtin, "colorization", "gray")
+    pred = write_method(tmp_path / "pred", idx, orig, samples=2)
+    # identical second sample: diversity is exactly none
+    write_pngs(pred, orig, names=[sample_filename(i, 1) for i in idx])
+    r = evaluate_protocol(small_builtin, "colorization", "gray", pred, opts(bootstrap=0, metrics=("pd", "ca", "lpips", "diversity", "fid")))
+    m = r["metrics"]
+    assert m["pd"]["value"] == 0 and m["lpips"]["value"] == 0
+    assert m["div_msssim"]["value"] == 1 and m["div_lpips"]["value"] == 0
+    judge, sha = load_judge(TINY_JUDGE)
+    labels = torch.tensor([EvalSet(small_builtin, "colorization", "gray").source[i].label for i in idx])
+    expect = (judge(orig)["logits"].argmax(1) == labels).double().mean().item()
+    assert m["ca_top1"]["value"] == pytest.approx(expect) and m["ca_top1"]["weights_sha256"] == sha
+    # the originals are the first reference images: their FID against the reference is small, not zero
+    assert 0 <= m["fid"]["value"] < 50
+
+
+def test_protocol_metrics_do_not_depend_on_batch_size(tmp_path, small_builtin):
+    idx, orig = originals(small_builtin, "inpainting", "center")
+    pred = write_method(tmp_path / "pred", idx, perturb(orig, 25), samples=2)
+    runs = [evaluate_protocol(small_builtin, "inpainting", "center", pred, opts(batch_size=b, bootstrap=10))["metrics"] for b in (1, 7, 64)]
+    for name in runs[0]:
+        values = [r[name]["value"] for r in runs]
+        assert all(abs(v - values[0]) <= 1e-5 * max(abs(values[0]), 1e-8) for v in values), (name, values)
+
+
+def test_worse_outputs_score_worse(tmp_path, small_builtin):
+    idx, orig = originals(small_builtin, "inpainting", "center")
+    good = write_method(tmp_path / "good", idx, perturb(orig, 10))
+    bad = write_method(tmp_path / "bad", idx, perturb(orig, 120))
+    g = evaluate_protocol(small_builtin, "inpainting", "center", good, opts(bootstrap=0))["metrics"]
+    b = evaluate_protocol(small_builtin, "inpainting", "center", bad, opts(bootstrap=0))["metrics"]
+    assert b["fid"]["value"] > g["fid"]["value"] and b["pd"]["value"] > g["pd"]["value"]
+    assert b["lpips"]["value"] > g["lpips"]["value"] and b["psnr"]["value"] < g["psnr"]["value"]
+
+
+@pytest.mark.parametrize(
+    "damage,message",
+    [
+        (lambda d: (d / "000003.png").unlink(), "000003.png: missing output for evaluation index 3"),
+        (lambda d: (d / "000999.png").write_bytes((d / "000001.png").read_bytes()), "000999.png: extra file, index 999"),
+        (lambda d: (d / "notes.txt").write_text("x"), "notes.txt: unexpected file"),
+        (lambda d: __import__("PIL.Image", fromlist=["Image"]).new("RGB", (40, 40)).save(d / "000005.png"), "000005.png: image is 40x40, the protocol needs 32x32"),
+    ],
+)
+def test_bad_prediction_folders_are_reported_by_name(tmp_path, small_builtin, damage, message):
+    idx, orig = originals(small_builtin, "inpainting", "center")
+    pred = write_method(tmp_path / "pred", idx, orig)
+    damage(pred)
+    with pytest.raises(ValueError, match=message.replace(".", r"\.")):
+        evaluate_protocol(small_builtin, "inpainting", "center", pred, opts(bootstrap=0, metrics=("psnr",)))
+
+
+def test_cli_eval_protocol_mode_writes_json(tmp_path, small_builtin, monkeypatch):
+    # the CLI uses the default judge; here it gets the tiny one, so the test takes seconds
+    monkeypatch.setattr("palette_bench.metrics.judge.JudgeConfig", lambda: TINY_JUDGE)
+    idx, orig = originals(small_builtin, "inpainting", "center")
+    pred = write_method(tmp_path / "pred", idx, perturb(orig, 30))
+    out = tmp_path / "metrics.json"
+    res = CliRunner().invoke(main, ["eval", "--task", "inpainting", "--eval-set", "center", "--protocol", small_builtin.path, "--pred", str(pred), "--bootstrap", "20", "--json", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    printed = json.loads(res.stdout)
+    assert json.loads(out.read_text()) == printed
+    assert printed["metrics"]["fid"]["extractor"].startswith("judge") and printed["n"] == 20
+
+
+@pytest.mark.slow
+def test_default_judge_end_to_end(tmp_path):
+    """The shipped builtin protocol with the real default judge (trained once, ~3 min, then cached)."""
+    p = load_protocol("builtin")
+    idx, orig = originals(p, "uncropping", "right")
+    idx, orig = idx[:200], orig[:200]
+    pred = write_method(tmp_path / "pred", idx, orig)
+    res = CliRunner().invoke(main, ["eval", "--task", "uncropping", "--eval-set", "right", "--pred", str(pred), "--n", "200", "--json", "--metrics", "fid,is,pd,ca"])
+    assert res.exit_code == 0, res.output
+    m = json.loads(res.stdout)["metrics"]
+    assert m["ca_top1"]["value"] >= 0.95 and m["pd"]["value"] == 0 and np.isfinite(m["fid"]["value"])
