@@ -142,6 +142,7 @@ def set_metrics(acc: _Accumulator, nets: Networks, ref, metrics, opts: EvalOptio
         fid = FrechetToReference(ref.mu, ref.sigma)
         value = fid(pool)
         ci = bs.statistic_ci(n, lambda i: fid.fast(pool[i]), value, opts.bootstrap)
+        ci = None if ci is None else (max(ci[0], 0.0), ci[1])  # a distance: the shifted interval may cross 0
         out["fid"] = _entry(value, ci, n, info, reference_n=int(len(ref.features)) if ref.features is not None else None)
     if "is" in metrics:
         logits = np.concatenate(acc.logits)
@@ -197,7 +198,7 @@ def evaluate_protocol(protocol, task: str, eval_set: str, pred_dir, opts: EvalOp
     nets = Networks.load(space, metrics, opts)
     ref = protocol_reference(protocol, nets, opts, root) if set(metrics) & {"fid", "kid", "pd"} else None
     acc, bad = _Accumulator(), []
-    for batch in tqdm(iterate(evalset, opts.batch_size), total=-(-len(evalset) // opts.batch_size), desc="evaluating", disable=not opts.progress, unit="batch"):
+    for batch in tqdm(iterate(evalset, opts.batch_size), total=-(-len(evalset) // opts.batch_size), desc="evaluating", disable=None if opts.progress else True, unit="batch"):
         bad += batch["bad"]
         if not len(batch["index"]):
             continue
@@ -312,7 +313,7 @@ def evaluate_folders(pred_dir, ref_dir, opts: EvalOptions | None = None) -> dict
     nets = Networks.load("judge" if opts.feature_space == "judge" else "inception", metrics, opts)
     acc = _Accumulator()
     ref_chunks = []
-    for start in tqdm(range(0, len(pred), opts.batch_size), desc="evaluating", disable=not opts.progress, unit="batch"):
+    for start in tqdm(range(0, len(pred), opts.batch_size), desc="evaluating", disable=None if opts.progress else True, unit="batch"):
         out = pred[start : start + opts.batch_size]
         if nets.features is not None:
             f = nets.features(out)

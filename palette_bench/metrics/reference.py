@@ -100,7 +100,7 @@ def reference_features(source, size: int, extractor, batch_size: int = 64, progr
         ref.cache_key, ref.source = key, str(path)
         return ref
     chunks, keys = [], []
-    for start in tqdm(range(0, len(source), batch_size), desc="reference features", disable=not progress, unit="batch"):
+    for start in tqdm(range(0, len(source), batch_size), desc="reference features", disable=None if progress else True, unit="batch"):
         examples = [source[i] for i in range(start, min(start + batch_size, len(source)))]
         chunks.append(extractor(torch.stack([e.image for e in examples]))["pool"].numpy())
         keys += [e.key for e in examples]
