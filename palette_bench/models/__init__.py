@@ -1,0 +1,1 @@
+"""Palette's networks and diffusion maths."""
