@@ -1,0 +1,150 @@
+"""Palette's diffusion maths: noise schedules, the gamma draw, the forward process and the loss.
+
+Palette (Saharia et al. 2022, Sec. 2) conditions the network on the continuous noise level gamma,
+not on a step index t:  y_t = sqrt(gamma) y0 + sqrt(1 - gamma) eps,  with gamma near 1 = nearly clean.
+The loss is  E || f(x, y_t, gamma) - eps ||_p^p  with p = 2 (default) or 1 (Palette Eq. 1).
+Schedules are kept in float64: gamma_T of the inference schedule is about 1e-20, far below what
+float32 differences of nearby gammas can resolve.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+# Palette Sec. 4 / App. A: linear betas over 2000 steps for training, 1000 steps for inference.
+TRAIN_SCHEDULE = dict(steps=2000, beta_start=1e-6, beta_end=0.01)
+SAMPLE_SCHEDULE = dict(steps=1000, beta_start=1e-4, beta_end=0.09)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)  # eq=False: field-wise == on tensors is ambiguous
+class NoiseSchedule:
+    """A discrete noise schedule: betas[t - 1] = beta_t for t = 1..T (float64).
+
+    `alphas` = 1 - betas, kept as its own field because a respaced step can shrink gamma by more
+    than 1e16 (Palette's gamma_T is about 1e-20), and then 1 - alpha rounds to beta = 1.0 exactly
+    while alpha itself is still exact. Left out, it is 1 - betas.
+    """
+
+    betas: torch.Tensor
+    alphas: torch.Tensor | None = None
+
+    def __post_init__(self):
+        betas = torch.as_tensor(self.betas, dtype=torch.float64)
+        if betas.ndim != 1 or len(betas) == 0:
+            raise ValueError(f"betas must be a non-empty 1-D tensor, got shape {tuple(betas.shape)}")
+        if not bool(((betas > 0) & (betas <= 1)).all()):
+            raise ValueError("every beta must lie in (0, 1]")
+        alphas = 1.0 - betas if self.alphas is None else torch.as_tensor(self.alphas, dtype=torch.float64)
+        if alphas.shape != betas.shape or not bool(((alphas > 0) & (alphas <= 1)).all()):
+            raise ValueError("alphas must match betas in shape and lie in (0, 1] (gamma must stay above 0)")
+        if not torch.allclose(alphas + betas, torch.ones_like(betas), rtol=0, atol=1e-12):
+            raise ValueError("alphas must equal 1 - betas")
+        object.__setattr__(self, "betas", betas)
+        object.__setattr__(self, "alphas", alphas)
+
+    def __len__(self) -> int:
+        return len(self.betas)
+
+    @property
+    def gammas(self) -> torch.Tensor:
+        """gamma_t = prod_{s <= t} alpha_s = prod_{s <= t} (1 - beta_s) for t = 1..T (DDPM's alpha-bar), index t - 1."""
+        return torch.cumprod(self.alphas, dim=0)
+
+    def respaced(self, steps: int) -> NoiseSchedule:
+        """A `steps`-step schedule on the same gamma curve (DDIM / guided-diffusion respacing, one section).
+
+        Keeps gamma at `steps` evenly spaced indices of the T-step curve, always including t = 1 and
+        t = T, and recomputes alpha_i = gamma_i / gamma_{i-1} (gamma_0 = 1), beta_i = 1 - alpha_i, so that the usual
+        posterior formulas apply unchanged to the shorter chain.
+        """
+        T = len(self)
+        if not 1 <= steps <= T:
+            raise ValueError(f"cannot respace a {T}-step schedule to {steps} steps")
+        if steps == T:
+            return self
+        if steps == 1:
+            idx = np.array([T - 1])
+        else:
+            idx = np.round(np.linspace(0, T - 1, steps)).astype(np.int64)
+        kept = self.gammas[torch.from_numpy(idx)]
+        alphas = kept / torch.cat([kept.new_ones(1), kept[:-1]])
+        return NoiseSchedule(1.0 - alphas, alphas)
+
+
+def linear_schedule(steps: int, beta_start: float, beta_end: float) -> NoiseSchedule:
+    """Betas evenly spaced from beta_start to beta_end over `steps` steps (DDPM / Palette)."""
+    return NoiseSchedule(torch.linspace(beta_start, beta_end, steps, dtype=torch.float64))
+
+
+def draw_noise(shape_per_example, generators: list[torch.Generator], dtype=torch.float32, device=None) -> torch.Tensor:
+    """One N(0, 1) draw of `shape_per_example` per example from its own generator, stacked to [B, ...].
+
+    Each example's noise depends only on its generator, never on the batch it shares.
+    """
+    draws = [torch.randn(tuple(shape_per_example), generator=g, dtype=dtype, device=g.device) for g in generators]
+    out = torch.stack(draws)
+    return out if device is None else out.to(device)
+
+
+def sample_gamma(schedule: NoiseSchedule, generators: list[torch.Generator]) -> torch.Tensor:
+    """Palette / WaveGrad training draw: t ~ U{1..T}, then gamma ~ U(gamma_t, gamma_{t-1}), gamma_0 = 1.
+
+    One generator per example, so a draw depends on the example, not on the batch. Returns float32 [B]
+    on the CPU (the caller moves it).
+    """
+    gammas = schedule.gammas
+    upper = torch.cat([gammas.new_ones(1), gammas[:-1]])  # gamma_{t-1}
+    out = []
+    for g in generators:
+        t = int(torch.randint(1, len(schedule) + 1, (), generator=g, device=g.device))
+        u = float(torch.rand((), generator=g, dtype=torch.float64, device=g.device))
+        lo, hi = float(gammas[t - 1]), float(upper[t - 1])
+        out.append(lo + u * (hi - lo))
+    return torch.tensor(out, dtype=torch.float32)
+
+
+def _per_example(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """[B] -> [B, 1, 1, ...] in `like`'s dtype and device, for broadcasting over an image batch."""
+    return values.to(device=like.device, dtype=like.dtype).reshape(-1, *([1] * (like.ndim - 1)))
+
+
+def q_sample(y0: torch.Tensor, gamma: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """Forward process (Palette Sec. 2): y_t = sqrt(gamma) y0 + sqrt(1 - gamma) eps, gamma [B]."""
+    gamma = gamma.to(torch.float64)  # 1 - gamma in float64: gamma can sit within 1e-6 of 1
+    return _per_example(gamma.sqrt(), y0) * y0 + _per_example((1.0 - gamma).sqrt(), eps) * eps
+
+
+def network_input(condition, y_t, y0=None, mask=None) -> torch.Tensor:
+    """The network's input cat([condition, y_t'], dim=1).
+
+    Inpainting/uncropping: y_t' = mask * y_t + (1 - mask) * y0 (known pixels exactly as y0, as
+    Palette does); `mask` is binary, 1 = generate. Without a mask y_t' = y_t.
+    """
+    if mask is not None:
+        if y0 is None:
+            raise ValueError("network_input: a mask needs y0, the image that holds the known pixels")
+        y_t = torch.where(mask.bool(), y_t, y0)  # bit-exact y0 where mask = 0
+    return torch.cat([condition, y_t], dim=1)
+
+
+def palette_loss(model, y0, condition, mask, gamma, eps, p: int = 2) -> torch.Tensor:
+    """Per-example loss [B]: mean of |model(x, gamma) - eps|^p over (masked) pixels and channels (Palette Eq. 1).
+
+    With a mask only pixels to generate count: sum(mask * err) / (C * sum(mask)). The caller averages
+    over the batch.
+    """
+    if p not in (1, 2):
+        raise ValueError(f"palette_loss: p must be 1 or 2, got {p}")
+    y_t = q_sample(y0, gamma, eps)
+    eps_hat = model(network_input(condition, y_t, y0, mask), gamma)
+    diff = eps_hat - eps
+    err = diff.abs() if p == 1 else diff.square()
+    dims = tuple(range(1, err.ndim))
+    if mask is None:
+        return err.mean(dim=dims)
+    total = (mask * err).sum(dim=dims)
+    count = err.shape[1] * mask.sum(dim=dims)
+    return total / count.clamp_min(1e-12)  # an empty mask has total 0, so its loss is 0

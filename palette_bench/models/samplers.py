@@ -1,0 +1,106 @@
+"""Samplers for Palette: ancestral (DDPM) and DDIM, with one signature (k-diffusion style).
+
+    sample(model, y_T, schedule, extra_args, generators, callback=None) -> y_0
+
+model(x, gamma) -> eps_hat with x = cat([condition, y_t]) and gamma a float32 [B] tensor.
+extra_args: condition [B, 3, H, W]; mask [B, 1, H, W] (1 = generate) or None; y0 [B, 3, H, W], the
+image holding the known pixels (required with a mask; for Palette the condition itself).
+generators: one per sample; every draw for sample b comes from generators[b], so a sample's result
+does not depend on which other samples share its batch.
+Steps run t = T..1 over the schedule's gammas, with gamma_0 = 1. callback, if given, sees each
+step as dict(step=i, t=t, y_t=the state the step starts from (at gamma_t), y0_hat=its clipped
+clean-image estimate), like k-diffusion's callbacks; the final y_0 is the return value.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from palette_bench.models.diffusion import SAMPLE_SCHEDULE, NoiseSchedule, draw_noise, linear_schedule, network_input
+
+
+def sampling_schedule(steps: int, base=SAMPLE_SCHEDULE) -> NoiseSchedule:
+    """Palette's 1000-step inference schedule (betas 1e-4..0.09) respaced to `steps` steps."""
+    return linear_schedule(**base).respaced(steps)
+
+
+def _unpack(extra_args: dict, y_T: torch.Tensor):
+    """(condition, mask, y0) from extra_args, checked."""
+    condition = extra_args["condition"]
+    mask = extra_args.get("mask")
+    y0 = extra_args.get("y0")
+    if mask is not None and y0 is None:
+        raise ValueError("sampling with a mask needs extra_args['y0'], the image holding the known pixels")
+    if condition.shape != y_T.shape:
+        raise ValueError(f"condition {tuple(condition.shape)} and y_T {tuple(y_T.shape)} differ in shape")
+    return condition, mask, y0
+
+
+def _keep_known(y, mask, y0):
+    """Paste the known pixels back (inpainting/uncropping): mask * y + (1 - mask) * y0, bit-exact."""
+    return y if mask is None else torch.where(mask.bool(), y, y0)
+
+
+def _gamma_batch(gamma: float, y: torch.Tensor) -> torch.Tensor:
+    """gamma_t expanded over the batch as the float32 [B] tensor the network takes."""
+    return torch.full((y.shape[0],), gamma, dtype=torch.float32, device=y.device)
+
+
+@torch.no_grad()
+def ancestral_sample(model, y_T, schedule: NoiseSchedule, extra_args: dict, generators, callback=None) -> torch.Tensor:
+    """Ancestral sampling (Ho et al. 2020, Algorithm 2; Palette's sampler), posterior written in gamma terms."""
+    condition, mask, y0 = _unpack(extra_args, y_T)
+    gammas, betas, alphas = schedule.gammas.tolist(), schedule.betas.tolist(), schedule.alphas.tolist()  # float64 maths
+    T = len(schedule)
+    y_t = _keep_known(y_T, mask, y0)
+    for i, t in enumerate(range(T, 0, -1)):
+        gamma_t, beta_t, alpha_t = gammas[t - 1], betas[t - 1], alphas[t - 1]
+        gamma_prev = gammas[t - 2] if t > 1 else 1.0
+        eps_hat = model(network_input(condition, y_t, y0, mask), _gamma_batch(gamma_t, y_t))
+        # y0_hat = (y_t - sqrt(1 - gamma_t) eps_hat) / sqrt(gamma_t)   (DDPM Eq. 15), clipped to the image range
+        y0_hat = ((y_t - math.sqrt(1.0 - gamma_t) * eps_hat) / math.sqrt(gamma_t)).clamp(-1.0, 1.0)
+        if callback is not None:
+            callback(dict(step=i, t=t, y_t=y_t, y0_hat=y0_hat))
+        # posterior q(y_{t-1} | y_t, y0_hat): mean and variance of DDPM Eqs. 6-7
+        coef_y0 = math.sqrt(gamma_prev) * beta_t / (1.0 - gamma_t)
+        coef_yt = math.sqrt(alpha_t) * (1.0 - gamma_prev) / (1.0 - gamma_t)
+        mean = coef_y0 * y0_hat + coef_yt * y_t
+        if t > 1:  # Algorithm 2, line 3: z ~ N(0, I) if t > 1, else z = 0
+            variance = beta_t * (1.0 - gamma_prev) / (1.0 - gamma_t)
+            z = draw_noise(y_t.shape[1:], generators, dtype=y_t.dtype, device=y_t.device)
+            y_prev = mean + math.sqrt(variance) * z
+        else:
+            y_prev = mean
+        y_t = _keep_known(y_prev, mask, y0)
+    return _keep_known(y_t.clamp(-1.0, 1.0), mask, y0)
+
+
+@torch.no_grad()
+def ddim_sample(model, y_T, schedule: NoiseSchedule, extra_args: dict, generators, callback=None, eta: float = 0.0) -> torch.Tensor:
+    """DDIM (Song et al. 2021, Eq. 12 with sigma of Eq. 16): eta = 0 deterministic, eta = 1 DDPM-like."""
+    condition, mask, y0 = _unpack(extra_args, y_T)
+    gammas = schedule.gammas.tolist()
+    T = len(schedule)
+    y_t = _keep_known(y_T, mask, y0)
+    for i, t in enumerate(range(T, 0, -1)):
+        gamma_t = gammas[t - 1]
+        gamma_prev = gammas[t - 2] if t > 1 else 1.0
+        eps_hat = model(network_input(condition, y_t, y0, mask), _gamma_batch(gamma_t, y_t))
+        # "predicted x0" of Eq. 12, clipped; the direction to y_t is recomputed from the clipped value
+        y0_hat = ((y_t - math.sqrt(1.0 - gamma_t) * eps_hat) / math.sqrt(gamma_t)).clamp(-1.0, 1.0)
+        eps_dir = (y_t - math.sqrt(gamma_t) * y0_hat) / math.sqrt(1.0 - gamma_t)
+        if callback is not None:
+            callback(dict(step=i, t=t, y_t=y_t, y0_hat=y0_hat))
+        # Eq. 16: sigma_t = eta sqrt((1 - gamma_{t-1}) / (1 - gamma_t)) sqrt(1 - gamma_t / gamma_{t-1})
+        sigma = eta * math.sqrt((1.0 - gamma_prev) / (1.0 - gamma_t)) * math.sqrt(1.0 - gamma_t / gamma_prev)
+        # Eq. 12: y_{t-1} = sqrt(gamma_{t-1}) y0_hat + sqrt(1 - gamma_{t-1} - sigma^2) eps_dir + sigma z
+        y_prev = math.sqrt(gamma_prev) * y0_hat + math.sqrt(max(1.0 - gamma_prev - sigma**2, 0.0)) * eps_dir
+        if sigma > 0:  # no draws at eta = 0, nor at t = 1 where sigma = 0
+            y_prev = y_prev + sigma * draw_noise(y_t.shape[1:], generators, dtype=y_t.dtype, device=y_t.device)
+        y_t = _keep_known(y_prev, mask, y0)
+    return _keep_known(y_t.clamp(-1.0, 1.0), mask, y0)
+
+
+SAMPLERS = {"ancestral": ancestral_sample, "ddim": ddim_sample}

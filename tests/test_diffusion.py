@@ -1,0 +1,268 @@
+"""Palette's diffusion maths: schedules against closed forms, the gamma draw's distribution, the forward process and the loss."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from palette_bench.models.diffusion import (
+    SAMPLE_SCHEDULE,
+    TRAIN_SCHEDULE,
+    NoiseSchedule,
+    draw_noise,
+    linear_schedule,
+    network_input,
+    palette_loss,
+    q_sample,
+    sample_gamma,
+)
+from palette_bench.seeding import generator_for
+
+
+def gens(tag, n, start=0):
+    return [generator_for("test-diffusion", tag, b) for b in range(start, start + n)]
+
+
+# ---- schedules ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cfg", [TRAIN_SCHEDULE, SAMPLE_SCHEDULE])
+def test_linear_betas_endpoints_and_spacing(cfg):
+    betas = linear_schedule(**cfg).betas
+    assert betas.dtype == torch.float64 and betas.shape == (cfg["steps"],)
+    assert betas[0].item() == cfg["beta_start"]
+    assert betas[-1].item() == pytest.approx(cfg["beta_end"], rel=1e-15)
+    step = (cfg["beta_end"] - cfg["beta_start"]) / (cfg["steps"] - 1)
+    np.testing.assert_allclose(np.diff(betas.numpy()), step, rtol=1e-9)
+
+
+@pytest.mark.parametrize("cfg", [TRAIN_SCHEDULE, SAMPLE_SCHEDULE])
+def test_gammas_are_cumulative_products(cfg):
+    schedule = linear_schedule(**cfg)
+    np.testing.assert_allclose(schedule.gammas.numpy(), np.cumprod(1.0 - schedule.betas.numpy()), rtol=1e-13)
+
+
+@pytest.mark.parametrize("cfg, approx_gamma_T", [(TRAIN_SCHEDULE, 4.386e-5), (SAMPLE_SCHEDULE, 6.604e-21)])
+def test_gamma_T_matches_closed_form(cfg, approx_gamma_T):
+    """gamma_T = prod(1 - beta_i), computed independently as exp(sum(log1p(-beta_i))) from Python floats."""
+    T, b0, b1 = cfg["steps"], cfg["beta_start"], cfg["beta_end"]
+    betas = [b0 + (b1 - b0) * i / (T - 1) for i in range(T)]
+    expected = math.exp(math.fsum(math.log1p(-b) for b in betas))
+    gamma_T = linear_schedule(**cfg).gammas[-1].item()
+    assert gamma_T == pytest.approx(expected, rel=1e-10)
+    assert gamma_T == pytest.approx(approx_gamma_T, rel=1e-3)  # what Palette's schedules end at
+
+
+def test_respaced_to_full_length_is_identical():
+    schedule = linear_schedule(**SAMPLE_SCHEDULE)
+    assert torch.equal(schedule.respaced(1000).betas, schedule.betas)
+
+
+@pytest.mark.parametrize("k", [1, 2, 10, 50, 333, 999])
+def test_respaced_keeps_points_of_the_original_curve(k):
+    schedule = linear_schedule(**SAMPLE_SCHEDULE)
+    original = schedule.gammas
+    short = schedule.respaced(k)
+    assert len(short) == k and short.gammas.shape == (k,)
+    # indices as guided-diffusion's space_timesteps with one section: round(i * (T - 1) / (k - 1))
+    idx = [999] if k == 1 else [round(i * 999 / (k - 1)) for i in range(k)]
+    np.testing.assert_allclose(short.gammas.numpy(), original[idx].numpy(), rtol=1e-10)
+    assert short.gammas[-1].item() == pytest.approx(original[-1].item(), rel=1e-12)
+    if k > 1:
+        assert short.gammas[0].item() == pytest.approx(original[0].item(), rel=1e-15)
+    # every kept gamma is one of the original curve's points, and the new betas reproduce them
+    for g in short.gammas.tolist():
+        assert np.min(np.abs(original.numpy() - g) / g) < 1e-10
+    np.testing.assert_allclose(np.cumprod(short.alphas.numpy()), original[idx].numpy(), rtol=1e-10)
+    if k >= 10:  # with fewer steps a beta can round to 1.0 (gamma falls by > 1e16 in one step): see NoiseSchedule
+        np.testing.assert_allclose(np.cumprod(1.0 - short.betas.numpy()), original[idx].numpy(), rtol=1e-10)
+    np.testing.assert_allclose(short.alphas.numpy() + short.betas.numpy(), 1.0, rtol=0, atol=1e-15)
+    assert bool((short.betas > 0).all() and (short.betas <= 1).all() and (short.alphas > 0).all())
+
+
+def test_respaced_rejects_impossible_lengths():
+    schedule = linear_schedule(10, 1e-3, 0.2)
+    for k in (0, 11):
+        with pytest.raises(ValueError):
+            schedule.respaced(k)
+
+
+def test_schedule_rejects_invalid_betas():
+    for betas in ([0.1, 0.0, 0.2], [0.1, 1.0], [0.1, -0.2]):
+        with pytest.raises(ValueError):
+            NoiseSchedule(torch.tensor(betas, dtype=torch.float64))
+    with pytest.raises(ValueError):
+        NoiseSchedule(torch.tensor([0.1, 0.2]), torch.tensor([0.9, 0.7]))  # alphas != 1 - betas
+
+
+def test_respacing_to_few_steps_keeps_gamma_T():
+    """One step from gamma ~ 1 to gamma_T ~ 6.6e-21: beta rounds to 1.0 in float64, but gamma_T must survive."""
+    schedule = linear_schedule(**SAMPLE_SCHEDULE)
+    for k in (1, 2, 3):
+        assert schedule.respaced(k).gammas[-1].item() == pytest.approx(schedule.gammas[-1].item(), rel=1e-12)
+
+
+# ---- gamma draw --------------------------------------------------------------------------------
+
+
+def mixture_cdf(schedule, x):
+    """CDF of Palette's gamma: (1/T) sum_t clip((x - gamma_t) / (gamma_{t-1} - gamma_t), 0, 1)."""
+    lo = schedule.gammas.numpy()
+    hi = np.concatenate([[1.0], lo[:-1]])
+    return np.clip((x[:, None] - lo[None]) / (hi - lo)[None], 0.0, 1.0).mean(axis=1)
+
+
+@pytest.mark.parametrize(
+    "schedule", [linear_schedule(4, 0.1, 0.6), linear_schedule(**TRAIN_SCHEDULE)], ids=["T4", "train"]
+)
+def test_sample_gamma_distribution(schedule):
+    """Kolmogorov-Smirnov: the draws' empirical CDF stays within the 99% band of the closed-form mixture.
+
+    T = 4 with large betas resolves the draw inside each interval (a draw fixed at gamma_t, or t off
+    by one, fails); the training schedule checks the full curve.
+    """
+    n = 4000
+    gamma = sample_gamma(schedule, gens(f"ks-{len(schedule)}", n))
+    assert gamma.dtype == torch.float32 and gamma.shape == (n,)
+    lo, hi = schedule.gammas.min().item(), 1.0
+    assert bool((gamma >= lo * (1 - 1e-6)).all() and (gamma <= hi).all())
+    x = np.sort(gamma.double().numpy())
+    cdf = mixture_cdf(schedule, x)
+    ks = max(np.max(np.arange(1, n + 1) / n - cdf), np.max(cdf - np.arange(n) / n))
+    assert ks < 1.63 / math.sqrt(n), ks
+
+
+def test_sample_gamma_stays_in_its_interval():
+    """Each draw lies in [gamma_t, gamma_{t-1}] of one t; with T = 3 coarse intervals every one is hit."""
+    schedule = linear_schedule(3, 0.2, 0.5)
+    bounds = [1.0] + schedule.gammas.tolist()
+    gamma = sample_gamma(schedule, gens("interval", 300)).double()
+    hits = [((gamma >= bounds[t] - 1e-7) & (gamma <= bounds[t - 1] + 1e-7)).sum().item() for t in (1, 2, 3)]
+    assert sum(hits) == 300 and min(hits) > 60
+
+
+def test_sample_gamma_depends_on_example_not_batch():
+    schedule = linear_schedule(**TRAIN_SCHEDULE)
+    batch = sample_gamma(schedule, gens("batch", 8))
+    alone = torch.cat([sample_gamma(schedule, gens("batch", 1, start=b)) for b in range(8)])
+    assert torch.equal(batch, alone)
+    reversed_order = sample_gamma(schedule, gens("batch", 8)[::-1])
+    assert torch.equal(reversed_order, batch.flip(0))
+    assert len(set(batch.tolist())) == 8
+
+
+def test_draw_noise_depends_on_example_not_batch():
+    batch = draw_noise((3, 4, 4), gens("noise", 5))
+    assert batch.shape == (5, 3, 4, 4) and batch.dtype == torch.float32
+    for b in range(5):
+        assert torch.equal(draw_noise((3, 4, 4), gens("noise", 1, start=b))[0], batch[b])
+    assert not torch.equal(batch[0], batch[1])
+
+
+# ---- forward process, network input, loss -----------------------------------------------------
+
+
+def test_q_sample_closed_form():
+    y0 = draw_noise((3, 5, 5), gens("y0", 4)).clamp(-1, 1)
+    eps = draw_noise((3, 5, 5), gens("eps", 4))
+    gamma = torch.tensor([1.0, 0.75, 0.01, 1 - 1e-6], dtype=torch.float32)
+    out = q_sample(y0, gamma, eps)
+    g = gamma.double().numpy()[:, None, None, None]
+    expected = np.sqrt(g) * y0.double().numpy() + np.sqrt(1 - g) * eps.double().numpy()
+    assert out.dtype == torch.float32 and out.shape == y0.shape
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-6, atol=1e-7)
+    assert torch.equal(out[0], y0[0])  # gamma = 1: the clean image
+
+
+def make_batch(b=4, size=8, masked=True):
+    y0 = draw_noise((3, size, size), gens("y0", b)).clamp(-1, 1)
+    eps = draw_noise((3, size, size), gens("eps", b))
+    mask = (draw_noise((1, size, size), gens("mask", b)) > 0).float() if masked else None
+    condition = y0 if mask is None else torch.where(mask.bool(), draw_noise((3, size, size), gens("hole", b)), y0)
+    gamma = sample_gamma(linear_schedule(**TRAIN_SCHEDULE), gens("gamma", b))
+    return y0, condition, mask, gamma, eps
+
+
+def test_network_input_keeps_known_pixels():
+    y0, condition, mask, gamma, eps = make_batch()
+    y_t = q_sample(y0, gamma, eps)
+    x = network_input(condition, y_t, y0, mask)
+    assert x.shape == (4, 6, 8, 8)
+    assert torch.equal(x[:, :3], condition)  # condition first
+    known, hole = (mask == 0).expand_as(y0), (mask == 1).expand_as(y0)
+    assert torch.equal(x[:, 3:][known], y0[known])
+    assert torch.equal(x[:, 3:][hole], y_t[hole])
+    assert torch.equal(network_input(condition, y_t), torch.cat([condition, y_t], 1))
+    with pytest.raises(ValueError):
+        network_input(condition, y_t, None, mask)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_loss_is_zero_for_a_perfect_predictor(masked):
+    y0, condition, mask, gamma, eps = make_batch(masked=masked)
+    seen = {}
+
+    def oracle(x, g):
+        seen["gamma"] = g
+        return eps
+
+    loss = palette_loss(oracle, y0, condition, mask, gamma, eps)
+    assert loss.shape == (4,) and torch.equal(loss, torch.zeros(4))
+    assert torch.equal(seen["gamma"], gamma)
+    noisy = palette_loss(lambda x, g: eps + 0.1, y0, condition, mask, gamma, eps)
+    assert bool((noisy > 0).all())
+
+
+def test_loss_of_a_predictor_that_inverts_the_forward_process():
+    """eps recovered from the network input: exact in the hole, wrong at the known pixels (which hold y0), which the masked loss ignores."""
+    y0, condition, mask, gamma, eps = make_batch()
+
+    def invert(x, g):
+        gg = g.double()[:, None, None, None]
+        return ((x[:, 3:].double() - gg.sqrt() * y0.double()) / (1 - gg).sqrt()).float()
+
+    assert palette_loss(invert, y0, condition, mask, gamma, eps).max() < 1e-6
+    assert palette_loss(invert, y0, condition, None, gamma, eps).max() < 1e-6
+    # at the known pixels the network saw y0, not y_t, so the inverted eps is wrong there: only the mask hides it
+    eps_hat = invert(network_input(condition, q_sample(y0, gamma, eps), y0, mask), gamma)
+    known = (mask == 0).expand_as(eps)
+    assert (eps_hat - eps)[known].abs().mean() > 1e-2
+
+
+def test_l1_and_l2():
+    y0, condition, _, gamma, eps = make_batch(masked=False)
+    err = draw_noise((3, 8, 8), gens("err", 4))
+    l1 = palette_loss(lambda x, g: eps + err, y0, condition, None, gamma, eps, p=1)
+    l2 = palette_loss(lambda x, g: eps + err, y0, condition, None, gamma, eps, p=2)
+    torch.testing.assert_close(l1, err.abs().mean(dim=(1, 2, 3)), rtol=1e-6, atol=0)
+    torch.testing.assert_close(l2, err.square().mean(dim=(1, 2, 3)), rtol=1e-6, atol=0)
+    const1 = palette_loss(lambda x, g: eps - 0.5, y0, condition, None, gamma, eps, p=1)
+    const2 = palette_loss(lambda x, g: eps - 0.5, y0, condition, None, gamma, eps, p=2)
+    torch.testing.assert_close(const1, torch.full((4,), 0.5), rtol=1e-6, atol=0)
+    torch.testing.assert_close(const2, torch.full((4,), 0.25), rtol=1e-6, atol=0)
+    with pytest.raises(ValueError):
+        palette_loss(lambda x, g: eps, y0, condition, None, gamma, eps, p=3)
+
+
+@pytest.mark.parametrize("p", [1, 2])
+def test_masked_loss_counts_only_masked_pixels(p):
+    y0, condition, mask, gamma, eps = make_batch()
+    err = draw_noise((3, 8, 8), gens("err", 4))
+    base = palette_loss(lambda x, g: eps + err, y0, condition, mask, gamma, eps, p=p)
+    hole = mask.bool().expand_as(err)
+    e = err.abs() if p == 1 else err.square()
+    expected = torch.stack([e[b][hole[b]].mean() for b in range(4)])  # independent: boolean selection
+    torch.testing.assert_close(base, expected, rtol=1e-6, atol=0)
+    at_known = palette_loss(lambda x, g: eps + torch.where(hole, err, err + 5.0), y0, condition, mask, gamma, eps, p=p)
+    assert torch.equal(at_known, base)
+    in_hole = palette_loss(lambda x, g: eps + torch.where(hole, err + 5.0, err), y0, condition, mask, gamma, eps, p=p)
+    assert bool((in_hole != base).all())
+
+
+def test_empty_mask_gives_zero_loss():
+    y0, condition, mask, gamma, eps = make_batch()
+    mask = mask.clone()
+    mask[1] = 0
+    loss = palette_loss(lambda x, g: eps + 1.0, y0, condition, mask, gamma, eps)
+    assert loss[1].item() == 0.0 and bool(torch.isfinite(loss).all()) and bool((loss[[0, 2, 3]] > 0).all())

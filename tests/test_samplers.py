@@ -1,0 +1,230 @@
+"""Ancestral and DDIM samplers: known pixels, batch-size invariance, golden values, determinism, perfect-denoiser recovery."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from palette_bench.models.diffusion import SAMPLE_SCHEDULE, draw_noise, linear_schedule
+from palette_bench.models.samplers import SAMPLERS, ancestral_sample, ddim_sample, sampling_schedule
+from palette_bench.seeding import generator_for
+
+# (name, sampler) pairs covering both samplers and DDIM's stochastic variant
+VARIANTS = {
+    "ancestral": ancestral_sample,
+    "ddim": ddim_sample,
+    "ddim-eta1": lambda *a, **k: ddim_sample(*a, **k, eta=1.0),
+}
+
+
+def gens(tag, n, start=0):
+    return [generator_for("test-samplers", tag, b) for b in range(start, start + n)]
+
+
+class TinyConvNet:
+    """A fixed-weight 2-layer conv net conditioned on gamma, weights drawn from a seeded generator (float32)."""
+
+    def __init__(self, seed=0, width=16, dtype=torch.float32):
+        g = torch.Generator().manual_seed(seed)
+        self.w1 = (torch.randn(width, 6, 3, 3, generator=g) * 0.2).to(dtype)
+        self.b1 = (torch.randn(width, generator=g) * 0.1).to(dtype)
+        self.wg = torch.randn(width, generator=g).to(dtype)
+        self.w2 = (torch.randn(3, width, 3, 3, generator=g) * 0.1).to(dtype)
+        self.calls = []
+
+    def __call__(self, x, gamma):
+        self.calls.append((x.shape, gamma.clone()))
+        gamma = gamma.to(x.dtype)[:, None, None, None]
+        h = F.conv2d(x, self.w1, self.b1, padding=1) + self.wg[None, :, None, None] * gamma
+        return F.conv2d(F.silu(h), self.w2, padding=1)
+
+
+def pointwise_model(x, gamma):
+    """A per-pixel model with no reductions: batch invariance of the sampler maths alone."""
+    condition, y_t = x[:, :3], x[:, 3:]
+    return torch.tanh(1.3 * y_t - 0.4 * condition + gamma[:, None, None, None])
+
+
+def inpainting_inputs(b, size, tag="in"):
+    """Palette-style inpainting: a random mask, the condition holds y0 outside the hole and N(0, 1) noise inside."""
+    y0 = draw_noise((3, size, size), gens(tag + "-y0", b)).clamp(-1, 1)
+    mask = (draw_noise((1, size, size), gens(tag + "-mask", b)) > 0).float()
+    condition = torch.where(mask.bool(), draw_noise((3, size, size), gens(tag + "-hole", b)), y0)
+    return dict(condition=condition, mask=mask, y0=condition)
+
+
+def run(sampler, model, extra, steps, tag, start=0):
+    """Draw y_T from the per-sample generators, then sample with the same generators (as callers do)."""
+    b, _, h, w = extra["condition"].shape
+    generators = gens(tag, b, start)
+    y_T = draw_noise((3, h, w), generators, dtype=extra["condition"].dtype)
+    return sampler(model, y_T, sampling_schedule(steps), extra, generators)
+
+
+def test_sampling_schedule():
+    full = linear_schedule(**SAMPLE_SCHEDULE)
+    assert torch.equal(sampling_schedule(1000).betas, full.betas)
+    assert len(sampling_schedule(50)) == 50
+    assert sampling_schedule(50).gammas[-1].item() == pytest.approx(full.gammas[-1].item(), rel=1e-12)
+    assert set(SAMPLERS) == {"ancestral", "ddim"}
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_known_pixels_are_bit_exact(name):
+    extra, seen = inpainting_inputs(4, 16), []
+    generators = gens("known", 4)
+    y_T = draw_noise((3, 16, 16), generators)
+    out = VARIANTS[name](TinyConvNet(), y_T, sampling_schedule(10), extra, generators, callback=seen.append)
+    known = (extra["mask"] == 0).expand_as(out)
+    assert all(torch.equal(s["y_t"][known], extra["y0"][known]) for s in seen)  # pasted back at every step
+    assert torch.equal(out[known], extra["y0"][known])
+    assert not torch.equal(out[~known], extra["y0"][~known])
+    assert out.shape == (4, 3, 16, 16) and out.dtype == torch.float32
+    assert out.min() >= -1 and out.max() <= 1
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+@pytest.mark.parametrize("masked", [False, True])
+def test_batch_invariance_of_the_sampler_maths(name, masked):
+    """Per-pixel model (no reductions anywhere): samples alone and in a batch of 8 are bit-identical."""
+    extra = inpainting_inputs(8, 8) if masked else dict(condition=inpainting_inputs(8, 8)["y0"], mask=None, y0=None)
+    batch = run(VARIANTS[name], pointwise_model, extra, 20, "inv")
+    for b in range(8):
+        one = {k: None if v is None else v[b : b + 1] for k, v in extra.items()}
+        assert torch.equal(run(VARIANTS[name], pointwise_model, one, 20, "inv", start=b)[0], batch[b]), b
+
+
+@pytest.mark.filterwarnings("ignore:TF32 acceleration on top of oneDNN")  # printed by mkldnn.flags on CPU-only builds
+@pytest.mark.parametrize("name", VARIANTS)
+def test_batch_invariance_with_a_conv_net(name):
+    """A conv net: samples alone and in a batch of 8 are bit-identical.
+
+    oneDNN is switched off: PyTorch's CPU convolution picks its backend per call, and for a batch of 1
+    with a 3x3 kernel and a small input (at most 20480 elements) it takes the native im2col+GEMM path
+    (Slow2d) while a batch of 2 or more goes to oneDNN; the two sum in different orders and differ by
+    ~1e-6. With oneDNN off every batch size takes Slow2d, which convolves each example on its own.
+    """
+    extra = inpainting_inputs(8, 16)
+    net = TinyConvNet()
+    with torch.backends.mkldnn.flags(enabled=False):
+        batch = run(VARIANTS[name], net, extra, 10, "conv")
+        for b in range(8):
+            one = {k: v[b : b + 1] for k, v in extra.items()}
+            assert torch.equal(run(VARIANTS[name], net, one, 10, "conv", start=b)[0], batch[b]), b
+
+
+# Golden values: TinyConvNet(seed=0), 10 steps, 2x3x8x8, generators "golden"/b, all in float64: in
+# float32 the result moves by ~1e-5 with the convolution backend (oneDNN or not, CPU or GPU), as
+# errors of the early steps are divided by sqrt(gamma_T) ~ 1e-10 before clipping. In float64 the
+# values hold to 1e-12 wherever torch runs. Recompute only after a deliberate change to the sampler maths.
+GOLDEN = {
+    "ancestral": dict(sum=11.83121371940837, values=[0.3684607548, -0.7550010295, -0.1463051599, 0.5536694677, 0.0261471462]),
+    "ddim": dict(sum=0.6594735028381269, values=[0.5976969256, 0.0039050779, -0.3465565367, 0.8899015178, 0.1907261861]),
+}
+GOLDEN_INDEX = [(0, 0, 1, 7), (0, 1, 5, 6), (0, 2, 1, 3), (1, 0, 3, 4), (1, 2, 7, 1)]  # pixels not clipped to +-1
+
+
+def golden_run(name):
+    condition = draw_noise((3, 8, 8), gens("golden-condition", 2), dtype=torch.float64).clamp(-1, 1)
+    net = TinyConvNet(seed=0, dtype=torch.float64)
+    return run(VARIANTS[name], net, dict(condition=condition, mask=None, y0=None), 10, "golden")
+
+
+@pytest.mark.parametrize("name", GOLDEN)
+def test_golden_values(name):
+    out = golden_run(name)
+    assert out.dtype == torch.float64
+    assert out.sum().item() == pytest.approx(GOLDEN[name]["sum"], abs=1e-6)
+    for index, value in zip(GOLDEN_INDEX, GOLDEN[name]["values"]):
+        assert out[index].item() == pytest.approx(value, abs=1e-6), index
+
+
+def test_ddim_eta1_is_the_ancestral_sampler():
+    """DDIM with eta = 1 on the same schedule takes DDPM's posterior step (Song et al. 2021, Sec. 4.1):
+    with the same generators the two samplers agree, which checks each against the other."""
+    ancestral, ddim1 = golden_run("ancestral"), golden_run("ddim-eta1")
+    assert (ancestral - ddim1).abs().max().item() < 1e-10
+
+
+def test_ddim_eta0_is_deterministic_and_ancestral_is_not():
+    extra = dict(condition=draw_noise((3, 8, 8), gens("det-c", 2)).clamp(-1, 1), mask=None, y0=None)
+    y_T = draw_noise((3, 8, 8), gens("det-yT", 2))
+    schedule, net = sampling_schedule(10), TinyConvNet()
+    a, b = gens("det-a", 2), gens("det-b", 2)
+    state = [g.get_state() for g in a]
+    assert torch.equal(ddim_sample(net, y_T, schedule, extra, a), ddim_sample(net, y_T, schedule, extra, b))
+    assert all(torch.equal(s, g.get_state()) for s, g in zip(state, a))  # eta = 0 draws nothing
+    ancestral_a = ancestral_sample(net, y_T, schedule, extra, gens("det-a", 2))
+    assert not torch.equal(ancestral_a, ancestral_sample(net, y_T, schedule, extra, b))
+    eta1 = ddim_sample(net, y_T, schedule, extra, gens("det-a", 2), eta=1.0)
+    assert not torch.equal(eta1, ddim_sample(net, y_T, schedule, extra, gens("det-b", 2), eta=1.0))
+
+
+@pytest.mark.parametrize("name", ["ancestral", "ddim"])
+def test_model_sees_the_schedule_in_order(name):
+    """The network gets cat([condition, y_t]) and gamma_T..gamma_1 as float32 [B]; the callback sees every step."""
+    net, steps = TinyConvNet(), []
+    extra = inpainting_inputs(3, 8)
+    schedule = sampling_schedule(7)
+    generators = gens("order", 3)
+    y_T = draw_noise((3, 8, 8), generators)
+    SAMPLERS[name](net, y_T, schedule, extra, generators, callback=steps.append)
+    assert [shape for shape, _ in net.calls] == [(3, 6, 8, 8)] * 7
+    for (_, gamma), expected in zip(net.calls, schedule.gammas.flip(0).tolist()):
+        assert gamma.dtype == torch.float32 and torch.equal(gamma, torch.full((3,), expected, dtype=torch.float32))
+    assert [s["step"] for s in steps] == list(range(7)) and [s["t"] for s in steps] == list(range(7, 0, -1))
+    assert all(s["y_t"].shape == s["y0_hat"].shape == (3, 3, 8, 8) for s in steps)
+    known = (extra["mask"] == 0).expand_as(y_T)
+    assert torch.equal(steps[0]["y_t"][~known], y_T[~known])  # step 0 starts from y_T (known pixels pasted)
+
+
+class PerfectDenoiser:
+    """Returns the exact eps of the known clean image y0: eps = (y_t - sqrt(gamma) y0) / sqrt(1 - gamma)."""
+
+    def __init__(self, y0):
+        self.y0 = y0.double()
+
+    def __call__(self, x, gamma):
+        g = gamma.double()[:, None, None, None]
+        return ((x[:, 3:].double() - g.sqrt() * self.y0) / (1 - g).sqrt()).float()
+
+
+def clean_image(b=2, size=16):
+    return (0.8 * torch.rand(b, 3, size, size, generator=torch.Generator().manual_seed(3)) - 0.4).clamp(-1, 1)
+
+
+@pytest.mark.parametrize("name, steps", [("ancestral", 1000), ("ancestral", 50), ("ancestral", 10), ("ddim", 10), ("ddim", 2)])
+def test_perfect_denoiser_recovers_y0(name, steps):
+    y0 = clean_image()
+    out = run(SAMPLERS[name], PerfectDenoiser(y0), dict(condition=y0, mask=None, y0=None), steps, "perfect")
+    assert (out - y0).abs().max().item() < 1e-4
+
+
+@pytest.mark.parametrize("name, steps", [("ancestral", 1000), ("ancestral", 10), ("ddim-eta1", 10)])
+def test_perfect_denoiser_keeps_the_forward_marginals(name, steps):
+    """With the true eps, ancestral steps sample q(y_{t-1} | y_t, y0) exactly, so every y_t is
+    sqrt(gamma_t) y0 + sqrt(1 - gamma_t) * N(0, 1): a wrong posterior mean or variance shows here."""
+    y0 = clean_image(4, 32)
+    schedule, seen = sampling_schedule(steps), []
+    generators = gens("marginal", 4)
+    y_T = draw_noise((3, 32, 32), generators)
+    VARIANTS[name](PerfectDenoiser(y0), y_T, schedule, dict(condition=y0, mask=None, y0=None), generators, callback=seen.append)
+    for s in seen:
+        g = schedule.gammas[s["t"] - 1].item()
+        z = (s["y_t"].double() - math.sqrt(g) * y0.double()) / math.sqrt(1 - g)
+        assert abs(z.mean().item()) < 0.03 and abs(z.std().item() - 1) < 0.03, (s["t"], z.mean(), z.std())
+
+
+def test_ddim_eta0_with_a_perfect_denoiser_keeps_its_noise():
+    """Deterministic DDIM moves along sqrt(gamma) y0 + sqrt(1 - gamma) eps with one fixed eps (Song et al. Eq. 12)."""
+    y0 = clean_image()
+    schedule, seen = sampling_schedule(10), []
+    y_T = draw_noise((3, 16, 16), gens("ddim-path", 2))
+    g_T = schedule.gammas[-1].item()
+    eps = (y_T.double() - math.sqrt(g_T) * y0.double()) / math.sqrt(1 - g_T)
+    ddim_sample(PerfectDenoiser(y0), y_T, schedule, dict(condition=y0, mask=None, y0=None), None, callback=seen.append)
+    for s in seen:
+        g = schedule.gammas[s["t"] - 1].item()
+        z = (s["y_t"].double() - math.sqrt(g) * y0.double()) / math.sqrt(1 - g)
+        assert (z - eps).abs().max().item() < 1e-3, s["t"]
