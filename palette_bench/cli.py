@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 
@@ -41,13 +42,7 @@ def _not_built(name: str, what: str):
     return command
 
 
-_not_built("run", "Train, sample and evaluate a method on a task under a protocol.")
 _not_built("report", "Turn run folders into the paper's tables (CSV, LaTeX, Markdown) and figures.")
-
-
-@main.group()
-def data():
-    """Inspect the tasks' evaluation sets and check that a protocol's data is in place."""
 
 
 task_option = click.option("--task", required=True, type=click.Choice(list(TASKS)), help="Palette task.")
@@ -56,6 +51,68 @@ protocol_option = click.option("--protocol", default="builtin", show_default=Tru
 root_option = click.option("--root", default=None, help="Image folder (overrides the protocol's root and its environment variable).")
 size_option = click.option("--size", type=int, default=None, help="Image size in pixels (default: the protocol's).")
 skip_bad_option = click.option("--skip-bad", is_flag=True, help="Skip unreadable image files and report how many, instead of stopping.")
+
+
+@main.command("run")
+@click.option("--task", required=True, type=click.Choice(list(TASKS)), help="Palette task.")
+@click.option("--method", default="palette", show_default=True, help="Method to run.")
+@click.option("--preset", default="cpu", show_default=True, help="smoke (seconds), cpu (about 15 min on 2 cores), paper (GPU clusters).")
+@click.option("--protocol", default=None, help="Protocol name or TOML path (default: builtin).")
+@click.option("--eval-set", default=None, help="Evaluation set (default: the task's headline set).")
+@click.option("--sampler", type=click.Choice(["ancestral", "ddim"]), default=None, help="Sampler (default: the preset's).")
+@click.option("--steps", type=int, default=None, help="Sampling steps (default: the preset's).")
+@click.option("--stage", type=click.Choice(["train", "sample", "eval", "all"]), default="all", show_default=True)
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override any config value, e.g. --set train.steps=500 (repeatable).")
+@click.option("--seed", type=int, default=None)
+@click.option("--runs-root", default="runs", show_default=True, help="Folder holding the run folders.")
+@click.option("--run-dir", default=None, help="Use exactly this run folder.")
+@click.option("--force", is_flag=True, help="Redo the requested stages even if they completed.")
+@root_option
+@click.option("--dry-run", is_flag=True, help="Print the resolved config and the run folder, and stop.")
+def run_command(task, method, preset, protocol, eval_set, sampler, steps, stage, overrides, seed, runs_root, run_dir, force, root, dry_run):
+    """Train, sample and evaluate a method on a task (resumes; completed stages are skipped)."""
+    from palette_bench.config import to_dict
+    from palette_bench.run import STAGES, run, run_dir_for
+    from palette_bench.runconfig import resolve
+
+    extra = [f"sample.sampler={sampler}"] if sampler else []
+    extra += [f"sample.steps={steps}"] if steps else []
+    cfg = resolve(task, preset, list(overrides) + extra, method=method, protocol=protocol, eval_set=eval_set, seed=seed)
+    if dry_run:
+        click.echo(json.dumps({"run_dir": str(run_dir or run_dir_for(cfg, Path(runs_root))), "config": to_dict(cfg)}, indent=2))
+        return
+    folder = run(cfg, STAGES if stage == "all" else (stage,), runs_root=runs_root, run_dir=run_dir, force=force, root=root)
+    click.echo(f"run folder: {folder}")
+
+
+@main.group()
+def model():
+    """Inspect the Palette U-Net of a preset."""
+
+
+@model.command("summary")
+@click.option("--preset", default="cpu", show_default=True)
+@click.option("--attention", type=click.Choice(["global", "local", "more-resblocks", "dilated"]), default=None, help="Architecture variant of Palette's attention ablation.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE")
+@click.option("--json", "as_json", is_flag=True)
+def model_summary_command(preset, attention, overrides, as_json):
+    """Parameter count and attention placement, built on the meta device (no memory needed even for the paper preset)."""
+    from palette_bench.models.unet import model_summary
+    from palette_bench.runconfig import resolve
+
+    extra = [f'model.attention="{attention}"'] if attention else []
+    cfg = resolve("inpainting", preset, list(overrides) + extra)
+    summary = {"preset": preset, **model_summary(cfg.model)}
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        for k, v in summary.items():
+            click.echo(f"{k:>22}: {v}")
+
+
+@main.group()
+def data():
+    """Inspect the tasks' evaluation sets and check that a protocol's data is in place."""
 
 
 def _evalset(protocol, task, eval_set, size, n, root, skip_bad):

@@ -56,6 +56,7 @@ class Protocol:
     dataset: DataSpec
     reference: DataSpec  # the FID reference set (ImageNet: all 50,000 validation images)
     tasks: dict[str, dict[str, EvalSetSpec]]
+    train: DataSpec | None = None  # training images; the builtin protocol trains on the builtin train split
     path: str = field(default="", compare=False)
 
     def eval_set(self, task: str, name: str) -> EvalSetSpec:

@@ -1,0 +1,136 @@
+"""`palette-bench run`: train, sample and evaluate one method on one task, in a self-describing run folder.
+
+    runs/<protocol>-<task>-<method>-<preset>[-<hash>]/
+        config.json         the resolved training config (the hash names overrides of the preset)
+        stats.jsonl         loss per step
+        checkpoints/        ckpt-<step>.pt, each with the config inside
+        eval/<set>-<sampler><steps>[-raw]/
+            config.json     the full resolved config of this sampling and evaluation
+            samples/        NNNNNN.png and NNNNNN_k.png, by evaluation index and sample k
+            metrics.json    the evaluation core's result
+
+A completed stage is skipped when the command is run again, unless --force; an interrupted one
+resumes (training from its last checkpoint, sampling from the files already written).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+from palette_bench import distributed as dist
+from palette_bench.config import ConfigError, to_dict
+from palette_bench.io import atomic_write_json
+from palette_bench.protocols import load_protocol
+from palette_bench.runconfig import DEFAULT_EVAL_SET, RunConfig, config_hash, load_presets, resolve
+
+STAGES = ("train", "sample", "eval")
+
+
+def run_dir_for(cfg: RunConfig, base: Path) -> Path:
+    """Named by what it is; a hash is added when the training config differs from the preset's."""
+    name = f"{load_protocol(cfg.protocol).name}-{cfg.task}-{cfg.method}-{cfg.preset}"
+    preset_cfg = resolve(cfg.task, cfg.preset, method=cfg.method, protocol=cfg.protocol, seed=cfg.seed, image_size=cfg.image_size)
+    if preset_cfg.training_identity() != cfg.training_identity():
+        name += "-" + config_hash(cfg.training_identity())
+    return base / name
+
+
+def eval_dir_for(cfg: RunConfig, run_dir: Path) -> Path:
+    s = cfg.sample
+    name = f"{cfg.eval_set}-{s.sampler}{s.steps}" + ("" if s.use_ema else "-raw") + (f"-eta{s.eta:g}" if s.sampler == "ddim" and s.eta else "")
+    return run_dir / "eval" / name
+
+
+def _check_same(path: Path, wanted: dict) -> None:
+    """A run folder belongs to one config: refuse to mix, naming the first differing key."""
+    if not path.exists():
+        return
+    have = json.loads(path.read_text())
+    wanted = json.loads(json.dumps(wanted))  # tuples become lists, as they are on disk
+
+    def diff(a, b, prefix=""):
+        for k in sorted(set(a) | set(b)):
+            if isinstance(a.get(k), dict) and isinstance(b.get(k), dict):
+                found = diff(a[k], b[k], f"{prefix}{k}.")
+                if found:
+                    return found
+            elif a.get(k) != b.get(k):
+                return f"{prefix}{k}"
+        return None
+
+    key = diff(have, wanted)
+    if key:
+        raise ConfigError(f"{path}: this run folder was made with another config ({key}: {_get(have, key)!r} there, {_get(wanted, key)!r} now); use --run-dir or --force")
+
+
+def _get(d: dict, dotted: str):
+    for part in dotted.split("."):
+        d = d.get(part) if isinstance(d, dict) else None
+    return d
+
+
+def run(cfg: RunConfig, stages=STAGES, runs_root: str | Path = "runs", run_dir: str | Path | None = None, force: bool = False, root=None, progress: bool = True) -> Path:
+    """Run `stages` of `cfg`; returns the run folder."""
+    import torch
+
+    from palette_bench.data.evalset import EvalSet
+    from palette_bench.evaluate import EvalOptions, evaluate_protocol
+    from palette_bench.sample import sample_evalset
+    from palette_bench.train import build_model, checkpoints, load_checkpoint, train
+
+    if cfg.method != "palette":
+        raise ConfigError(f"method '{cfg.method}' is not available in this version (available: palette)")
+    device = dist.init()
+    protocol = load_protocol(cfg.protocol).with_size(cfg.image_size)
+    eval_set = cfg.eval_set or DEFAULT_EVAL_SET[cfg.task]
+    cfg = replace(cfg, eval_set=eval_set)
+    protocol.eval_set(cfg.task, eval_set)  # an unknown evaluation set fails now, not after training
+    folder = Path(run_dir) if run_dir else run_dir_for(cfg, Path(runs_root))
+    ev = eval_dir_for(cfg, folder)
+    if dist.is_main():
+        if force and "train" in stages and folder.exists():
+            shutil.rmtree(folder)
+        if force and ev.exists() and set(stages) & {"sample", "eval"}:
+            if "sample" in stages:
+                shutil.rmtree(ev / "samples", ignore_errors=True)
+            (ev / "metrics.json").unlink(missing_ok=True)
+        _check_same(folder / "config.json", cfg.training_identity())
+        atomic_write_json(folder / "config.json", cfg.training_identity())
+        _check_same(ev / "config.json", to_dict(cfg))
+        atomic_write_json(ev / "config.json", to_dict(cfg))
+    dist.barrier()
+
+    if "train" in stages:
+        train(cfg, protocol, folder, device, root=root, progress=progress)
+    done = folder / "checkpoints"
+    if "sample" in stages and not (ev / "samples" / ".done").exists():
+        found = checkpoints(folder)
+        if not found:
+            raise FileNotFoundError(f"{done}: no checkpoint to sample from (run --stage train first)")
+        state = load_checkpoint(found[-1], device)
+        model = build_model(cfg).to(device)
+        model.load_state_dict(state["ema" if cfg.sample.use_ema else "model"])
+        model.eval()
+        evalset = EvalSet(protocol, cfg.task, eval_set, n=cfg.sample.n or None, root=root)
+        k = cfg.sample.samples_per_input or protocol.diversity_samples
+        with torch.no_grad():
+            sample_evalset(model, evalset, ev / "samples", cfg.seed, k, cfg.sample.sampler, cfg.sample.steps, cfg.sample.batch_size, device, cfg.sample.eta, progress)
+        dist.barrier()
+        if dist.is_main():
+            (ev / "samples" / ".done").write_text(json.dumps({"checkpoint": found[-1].name, "step": state["step"]}) + "\n")
+    if "eval" in stages and not (ev / "metrics.json").exists() and dist.is_main():
+        from palette_bench.metrics.judge import JudgeConfig
+
+        judge = JudgeConfig(train_images=cfg.eval.judge_train_images, epochs=cfg.eval.judge_epochs)
+        opts = EvalOptions(metrics=cfg.eval.metrics, batch_size=cfg.eval.batch_size, bootstrap=cfg.eval.bootstrap, device=str(device), judge_config=judge, progress=progress)
+        result = evaluate_protocol(protocol, cfg.task, eval_set, ev / "samples", opts, root=root, n=cfg.sample.n or None)
+        result["run"] = {"folder": str(folder), "sampled_from": json.loads((ev / "samples" / ".done").read_text())}
+        atomic_write_json(ev / "metrics.json", result)
+    dist.barrier()
+    return folder
+
+
+__all__ = ["STAGES", "load_presets", "run"]

@@ -1,0 +1,186 @@
+"""`palette-bench run`: presets and overrides, the run folder, stage skipping, resume after SIGKILL, torchrun."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from palette_bench.cli import main
+from palette_bench.config import ConfigError
+from palette_bench.runconfig import resolve
+
+SMALL = """name = "small-builtin"
+description = "test"
+image_size = 32
+diversity_samples = 2
+[dataset]
+kind = "builtin"
+n = 100
+[reference]
+kind = "builtin"
+n = 60
+[tasks.colorization]
+gray = { n = 20 }
+[tasks.inpainting]
+ff20-30 = { n = 20 }
+[tasks.uncropping]
+right = { n = 20 }
+[tasks.jpeg]
+q10 = { n = 20 }
+"""
+
+
+@pytest.fixture
+def small(tmp_path):
+    p = tmp_path / "small.toml"
+    p.write_text(SMALL)
+    return str(p)
+
+
+def cli(*args, env=None, timeout=600):
+    """palette-bench in a fresh process, as a user (or torchrun) runs it."""
+    return subprocess.run([sys.executable, "-m", "palette_bench.cli", *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def losses(run_dir: Path) -> dict[int, float]:
+    return {r["step"]: r["loss"] for r in map(json.loads, (run_dir / "stats.jsonl").read_text().splitlines())}
+
+
+def test_unknown_set_key_fails_with_its_name():
+    with pytest.raises(ConfigError, match="unknown key 'train.stepz'"):
+        resolve("inpainting", "smoke", ["train.stepz=3"])
+    with pytest.raises(ConfigError, match="unknown key 'model.attenton'"):
+        resolve("inpainting", "smoke", ['model.attenton="local"'])
+    res = CliRunner().invoke(main, ["run", "--task", "inpainting", "--preset", "smoke", "--set", "sample.stepz=3", "--dry-run"])
+    assert res.exit_code == 2 and "unknown key 'sample.stepz'" in res.output
+
+
+def test_overrides_and_presets():
+    cfg = resolve("jpeg", "smoke", ["train.steps=7", "model.num_res_blocks=2", 'sample.sampler="ancestral"'])
+    assert cfg.train.steps == 7 and cfg.model.num_res_blocks == 2 and cfg.sample.sampler == "ancestral"
+    assert cfg.model.image_size == cfg.image_size == 32
+    paper = resolve("inpainting", "paper")
+    assert paper.model.attention_resolutions == (32, 16, 8) and paper.train.batch_size == 1024 and paper.train.ema_decay == 0.9999
+    assert paper.sample.sampler == "ancestral" and paper.sample.steps == 1000 and paper.image_size == 256
+    with pytest.raises(ConfigError, match="unknown preset"):
+        resolve("inpainting", "tiny")
+
+
+@pytest.mark.parametrize("task", ["colorization", "inpainting", "uncropping", "jpeg"])
+def test_smoke_run_writes_a_self_describing_folder(tmp_path, small, task):
+    res = CliRunner().invoke(main, ["run", "--task", task, "--preset", "smoke", "--protocol", small, "--runs-root", str(tmp_path / "runs")])
+    assert res.exit_code == 0, res.output
+    run_dir = tmp_path / "runs" / f"small-builtin-{task}-palette-smoke"
+    cfg = json.loads((run_dir / "config.json").read_text())
+    assert cfg["task"] == task and cfg["train"]["steps"] == 4
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["ckpt-00000002.pt", "ckpt-00000004.pt"]
+    state = torch.load(run_dir / "checkpoints" / "ckpt-00000004.pt", weights_only=True)
+    assert state["step"] == 4 and state["config"]["task"] == task  # the config travels inside the checkpoint
+    ev = next((run_dir / "eval").iterdir())
+    names = sorted(p.name for p in (ev / "samples").glob("*.png"))
+    assert names[:2] == ["000000.png", "000000_1.png"] and len(names) == 8  # 4 inputs x 2 samples
+    metrics = json.loads((ev / "metrics.json").read_text())
+    assert metrics["task"] == task and "fid" in metrics["metrics"] and metrics["samples_per_input"] == 2
+    assert sorted(losses(run_dir)) == [1, 2, 3, 4]
+
+
+def test_known_pixels_are_exact_in_run_outputs(tmp_path, small):
+    from palette_bench.data.evalset import EvalSet
+    from palette_bench.data.predictions import Predictions
+    from palette_bench.images import to_uint8
+    from palette_bench.protocols import load_protocol
+
+    res = CliRunner().invoke(main, ["run", "--task", "inpainting", "--preset", "smoke", "--protocol", small, "--runs-root", str(tmp_path), "--stage", "train"])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(main, ["run", "--task", "inpainting", "--preset", "smoke", "--protocol", small, "--runs-root", str(tmp_path), "--stage", "sample"])
+    assert res.exit_code == 0, res.output
+    es = EvalSet(load_protocol(small), "inpainting", "ff20-30", n=4)
+    preds = Predictions(next((tmp_path / "small-builtin-inpainting-palette-smoke" / "eval").iterdir()) / "samples", es.positions, 32)
+    for k_pos, index in enumerate(es.positions):
+        item = es[k_pos]
+        known = item.degraded.mask[0] == 0
+        for k in range(2):
+            out = preds.load(index, k)
+            assert torch.equal(out[:, known], to_uint8(item.image)[:, known])
+
+
+def test_completed_stages_are_skipped_and_force_redoes_them(tmp_path, small):
+    args = ["run", "--task", "uncropping", "--preset", "smoke", "--protocol", small, "--runs-root", str(tmp_path)]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    metrics = next((tmp_path / "small-builtin-uncropping-palette-smoke" / "eval").iterdir()) / "metrics.json"
+    stamp = metrics.stat().st_mtime_ns
+    assert CliRunner().invoke(main, args).exit_code == 0
+    assert metrics.stat().st_mtime_ns == stamp  # nothing recomputed
+    assert CliRunner().invoke(main, args + ["--stage", "eval", "--force"]).exit_code == 0
+    assert metrics.stat().st_mtime_ns != stamp
+    res = CliRunner().invoke(main, args + ["--set", "model.base_channels=8", "--run-dir", str(tmp_path / "small-builtin-uncropping-palette-smoke")])
+    assert res.exit_code == 2 and "made with another config (model.base_channels: 16 there, 8 now)" in res.output
+
+
+def test_sigkill_then_resume_gives_the_same_losses(tmp_path, small):
+    common = ["run", "--task", "inpainting", "--preset", "smoke", "--protocol", small, "--stage", "train", "--set", "train.steps=12", "--set", "train.checkpoint_every=3"]
+    full = cli(*common, "--run-dir", str(tmp_path / "full"))
+    assert full.returncode == 0, full.stderr
+    killed_dir = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "palette_bench.cli", *common, "--run-dir", str(killed_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and not list((killed_dir / "checkpoints").glob("ckpt-00000006.pt")):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert (killed_dir / "checkpoints" / "ckpt-00000006.pt").exists()
+    before = losses(killed_dir)
+    assert max(before) < 12  # it really was interrupted
+    resumed = cli(*common, "--run-dir", str(killed_dir))  # the same command again
+    assert resumed.returncode == 0, resumed.stderr
+    assert losses(killed_dir) == losses(tmp_path / "full")
+    a = torch.load(killed_dir / "checkpoints" / "ckpt-00000012.pt", weights_only=True)
+    b = torch.load(tmp_path / "full" / "checkpoints" / "ckpt-00000012.pt", weights_only=True)
+    assert all(torch.equal(a["ema"][k], b["ema"][k]) for k in a["ema"])
+
+
+def torchrun(nproc, *args):
+    return subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", "-m", "palette_bench.cli", *args],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+
+
+def test_two_process_gloo_training_matches_one_process(tmp_path, small):
+    common = ["run", "--task", "uncropping", "--preset", "smoke", "--protocol", small, "--stage", "train", "--set", "train.steps=3", "--set", "train.workers=0"]
+    one = cli(*common, "--run-dir", str(tmp_path / "one"), env={"OMP_NUM_THREADS": "1"})
+    assert one.returncode == 0, one.stderr
+    two = torchrun(2, *common, "--run-dir", str(tmp_path / "two"))
+    assert two.returncode == 0, two.stderr[-3000:]
+    l1, l2 = losses(tmp_path / "one"), losses(tmp_path / "two")
+    assert sorted(l1) == sorted(l2) == [1, 2, 3]
+    for s in l1:
+        assert abs(l1[s] - l2[s]) < 1e-5 * max(1, abs(l1[s]))
+    a = torch.load(tmp_path / "one" / "checkpoints" / "ckpt-00000003.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "two" / "checkpoints" / "ckpt-00000003.pt", weights_only=True)["model"]
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_two_process_sampling_writes_the_same_files(tmp_path, small):
+    common = ["run", "--task", "uncropping", "--preset", "smoke", "--protocol", small]
+    assert cli(*common, "--stage", "train", "--run-dir", str(tmp_path / "r"), env={"OMP_NUM_THREADS": "1"}).returncode == 0
+    import shutil
+
+    shutil.copytree(tmp_path / "r", tmp_path / "r2")
+    one = cli(*common, "--stage", "sample", "--run-dir", str(tmp_path / "r"), env={"OMP_NUM_THREADS": "1"})
+    assert one.returncode == 0, one.stderr
+    two = torchrun(2, *common, "--stage", "sample", "--run-dir", str(tmp_path / "r2"))
+    assert two.returncode == 0, two.stderr[-3000:]
+    s1 = next((tmp_path / "r" / "eval").iterdir()) / "samples"
+    s2 = next((tmp_path / "r2" / "eval").iterdir()) / "samples"
+    names = sorted(p.name for p in s1.glob("*.png"))
+    assert names == sorted(p.name for p in s2.glob("*.png")) and len(names) == 8
+    for n in names:
+        assert (s1 / n).read_bytes() == (s2 / n).read_bytes(), n
