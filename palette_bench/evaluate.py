@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from palette_bench import distributed as dist
 from palette_bench.metrics import bootstrap as bs
 from palette_bench.metrics.classification import topk_correct
 from palette_bench.metrics.fid import FrechetToReference, statistics
@@ -116,18 +117,50 @@ def _mean_entry(values: np.ndarray, info: dict, opts: EvalOptions, **extra) -> d
 
 @dataclass
 class _Accumulator:
-    """What the streaming pass keeps: feature matrices and per-input values."""
+    """What the streaming pass keeps: feature matrices and per-input values, with their evaluation indices."""
 
     pool: list = field(default_factory=list)
     logits: list = field(default_factory=list)
     pool_orig: list = field(default_factory=list)
-    per_input: dict = field(default_factory=dict)
+    index: list = field(default_factory=list)  # evaluation indices of the feature rows, batch by batch
+    per_input: dict = field(default_factory=dict)  # name -> list of (indices, values)
 
-    def add(self, name: str, values) -> None:
-        self.per_input.setdefault(name, []).append(np.asarray(values, np.float64))
+    def add(self, name: str, values, indices) -> None:
+        self.per_input.setdefault(name, []).append((np.asarray(indices), np.asarray(values, np.float64)))
 
     def values(self, name: str) -> np.ndarray:
-        return np.concatenate(self.per_input[name]) if name in self.per_input else np.zeros(0)
+        if name not in self.per_input:
+            return np.zeros(0)
+        idx = np.concatenate([i for i, _ in self.per_input[name]])
+        return np.concatenate([v for _, v in self.per_input[name]])[np.argsort(idx, kind="stable")]
+
+    def merge(self, others: list["_Accumulator"]) -> "_Accumulator":
+        """One accumulator from the shards of all processes, rows in evaluation-index order as in a single process."""
+        out = _Accumulator()
+        index = np.concatenate([np.concatenate(a.index) for a in others if a.index]) if any(a.index for a in others) else np.zeros(0, int)
+        order = np.argsort(index, kind="stable")
+        for name in ("pool", "logits", "pool_orig"):
+            chunks = [c for a in others for c in getattr(a, name)]
+            if chunks:
+                getattr(out, name).append(np.concatenate(chunks)[order])
+        out.index = [index[order]]
+        for a in others:
+            for name, parts in a.per_input.items():
+                out.per_input.setdefault(name, []).extend(parts)
+        return out
+
+
+def _main_first(fn):
+    """Run `fn` on rank 0 first (it may train the judge or fill a cache), then on the other ranks."""
+    from palette_bench import distributed as dist
+
+    if dist.is_main():
+        result = fn()
+        dist.barrier()
+    else:
+        dist.barrier()
+        result = fn()
+    return result
 
 
 def set_metrics(acc: _Accumulator, nets: Networks, ref, metrics, opts: EvalOptions, skipped: dict) -> dict:
@@ -183,7 +216,7 @@ def protocol_reference(protocol, nets: Networks, opts: EvalOptions, root=None):
 
 
 def evaluate_protocol(protocol, task: str, eval_set: str, pred_dir, opts: EvalOptions | None = None, root=None, n: int | None = None, skip_bad: bool = False) -> dict:
-    """Evaluate the outputs in `pred_dir` of `task`/`eval_set` under `protocol`."""
+    """Evaluate the outputs in `pred_dir` of `task`/`eval_set` under `protocol` (under torchrun: rank 0 returns the result, others None)."""
     from palette_bench.data.evalset import EvalSet, iterate
     from palette_bench.data.predictions import Predictions
     from palette_bench.images import to_uint8
@@ -195,10 +228,12 @@ def evaluate_protocol(protocol, task: str, eval_set: str, pred_dir, opts: EvalOp
     space = opts.feature_space if opts.feature_space != "auto" else ("judge" if protocol.dataset.kind == "builtin" else "inception")
     metrics = tuple(m for m in opts.metrics if not (m == "diversity" and preds.samples < 2))
     skipped = {} if len(metrics) == len(opts.metrics) else {"diversity": "one sample per input (diversity needs files NNNNNN_k.png)"}
-    nets = Networks.load(space, metrics, opts)
-    ref = protocol_reference(protocol, nets, opts, root) if set(metrics) & {"fid", "kid", "pd"} else None
+    nets = _main_first(lambda: Networks.load(space, metrics, opts))
+    ref = _main_first(lambda: protocol_reference(protocol, nets, opts, root)) if set(metrics) & {"fid", "kid", "pd"} else None
     acc, bad = _Accumulator(), []
-    for batch in tqdm(iterate(evalset, opts.batch_size), total=-(-len(evalset) // opts.batch_size), desc="evaluating", disable=None if opts.progress else True, unit="batch"):
+    # Under torchrun each process evaluates every world_size-th input; rank 0 gathers and computes the metrics.
+    shard = torch.utils.data.Subset(evalset, dist.shard(list(range(len(evalset)))))
+    for batch in tqdm(iterate(shard, opts.batch_size), total=-(-len(shard) // opts.batch_size), desc="evaluating", disable=None if (opts.progress and dist.is_main()) else True, unit="batch"):
         bad += batch["bad"]
         if not len(batch["index"]):
             continue
@@ -208,6 +243,7 @@ def evaluate_protocol(protocol, task: str, eval_set: str, pred_dir, opts: EvalOp
         mask = batch["mask"]
         if nets.features is not None:
             f = nets.features(out)
+            acc.index.append(np.asarray(indices))
             acc.pool.append(f["pool"].numpy())
             acc.logits.append(f["logits"].numpy())
             if "pd" in metrics:
@@ -218,22 +254,28 @@ def evaluate_protocol(protocol, task: str, eval_set: str, pred_dir, opts: EvalOp
         if "ca" in metrics and (labels := batch["label"].numpy()).min() >= 0:
             if nets.classifier is not nets.features:
                 logits = nets.classifier(out)["logits"].numpy()
-            acc.add("ca_top1", topk_correct(logits, labels, 1))
-            acc.add("ca_top5", topk_correct(logits, labels, 5))
+            acc.add("ca_top1", topk_correct(logits, labels, 1), indices)
+            acc.add("ca_top5", topk_correct(logits, labels, 5), indices)
         if "lpips" in metrics:
-            acc.add("lpips", nets.lpips(out, orig).numpy())
+            acc.add("lpips", nets.lpips(out, orig).numpy(), indices)
         if "psnr" in metrics:
-            acc.add("psnr", pixel.psnr(out, orig).numpy())
+            acc.add("psnr", pixel.psnr(out, orig).numpy(), indices)
             if mask is not None:
-                acc.add("psnr_mask", pixel.psnr(out, orig, mask).numpy())
+                acc.add("psnr_mask", pixel.psnr(out, orig, mask).numpy(), indices)
         if "ssim" in metrics:
-            acc.add("ssim", pixel.ssim(out, orig).numpy())
+            acc.add("ssim", pixel.ssim(out, orig).numpy(), indices)
             if mask is not None:
-                acc.add("ssim_mask", pixel.ssim(out, orig, mask).numpy())
+                acc.add("ssim_mask", pixel.ssim(out, orig, mask).numpy(), indices)
         if "diversity" in metrics:
             samples = torch.stack([preds.batch(indices, k) for k in range(preds.samples)], dim=1)
-            acc.add("div_msssim", diversity.msssim_diversity(samples).numpy())
-            acc.add("div_lpips", diversity.lpips_diversity(samples, nets.lpips).numpy())
+            acc.add("div_msssim", diversity.msssim_diversity(samples).numpy(), indices)
+            acc.add("div_lpips", diversity.lpips_diversity(samples, nets.lpips).numpy(), indices)
+    if dist.world_size() > 1:
+        gathered = [None] * dist.world_size()
+        torch.distributed.all_gather_object(gathered, (acc, bad))
+        if not dist.is_main():
+            return None
+        acc, bad = _Accumulator().merge([a for a, _ in gathered]), [m for _, b in gathered for m in b]
     results = set_metrics(acc, nets, ref, metrics, opts, skipped)
     results.update(per_input_metrics(acc, nets, metrics, opts, skipped, protocol.image_size))
     if "ca" in metrics and "ca_top1" not in acc.per_input:
@@ -320,7 +362,7 @@ def evaluate_folders(pred_dir, ref_dir, opts: EvalOptions | None = None) -> dict
             acc.pool.append(f["pool"].numpy())
             acc.logits.append(f["logits"].numpy())
         if paired and "lpips" in metrics:
-            acc.add("lpips", nets.lpips(out, refs[start : start + opts.batch_size]).numpy())
+            acc.add("lpips", nets.lpips(out, refs[start : start + opts.batch_size]).numpy(), range(start, start + len(out)))
     if nets.features is not None:
         for start in range(0, len(refs), opts.batch_size):
             ref_chunks.append(nets.features(refs[start : start + opts.batch_size])["pool"].numpy())

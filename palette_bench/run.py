@@ -121,14 +121,16 @@ def run(cfg: RunConfig, stages=STAGES, runs_root: str | Path = "runs", run_dir: 
         dist.barrier()
         if dist.is_main():
             (ev / "samples" / ".done").write_text(json.dumps({"checkpoint": found[-1].name, "step": state["step"]}) + "\n")
-    if "eval" in stages and not (ev / "metrics.json").exists() and dist.is_main():
+    if "eval" in stages and not (ev / "metrics.json").exists():
         from palette_bench.metrics.judge import JudgeConfig
 
         judge = JudgeConfig(train_images=cfg.eval.judge_train_images, epochs=cfg.eval.judge_epochs)
         opts = EvalOptions(metrics=cfg.eval.metrics, batch_size=cfg.eval.batch_size, bootstrap=cfg.eval.bootstrap, device=str(device), judge_config=judge, progress=progress)
+        # every process evaluates its share of the inputs; rank 0 gathers them and gets the result
         result = evaluate_protocol(protocol, cfg.task, eval_set, ev / "samples", opts, root=root, n=cfg.sample.n or None)
-        result["run"] = {"folder": str(folder), "sampled_from": json.loads((ev / "samples" / ".done").read_text())}
-        atomic_write_json(ev / "metrics.json", result)
+        if dist.is_main():
+            result["run"] = {"folder": str(folder), "sampled_from": json.loads((ev / "samples" / ".done").read_text())}
+            atomic_write_json(ev / "metrics.json", result)
     dist.barrier()
     return folder
 

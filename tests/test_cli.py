@@ -35,11 +35,11 @@ def test_stats_with_other_batch_size_gives_the_same_digest():
 
 def test_help_lists_the_subcommands():
     out = CliRunner().invoke(main, ["--help"]).output
-    for cmd in ("run", "report", "eval", "weights", "data"):
+    for cmd in ("run", "report", "eval", "weights", "data", "model"):
         assert f"  {cmd} " in out
 
 
-@pytest.mark.parametrize("cmd", ["run", "report"])
+@pytest.mark.parametrize("cmd", ["report"])
 def test_commands_not_built_yet_say_so_and_fail(cmd):
     res = CliRunner().invoke(main, [cmd, "--task", "uncropping"])
     assert res.exit_code != 0 and "not available in this version" in res.output
@@ -103,3 +103,14 @@ def test_bad_file_is_one_line_naming_it_and_skip_bad_counts(tmp_path, imagenet_v
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     assert out["skipped_bad_files"] == 1 and out["n"] == 7
+
+
+def test_model_summary_of_the_paper_preset():
+    """Built on the meta device: the 552.8M-parameter paper U-Net costs no memory. Palette reports 552M."""
+    res = CliRunner().invoke(main, ["model", "summary", "--preset", "paper", "--json"])
+    assert res.exit_code == 0, res.output
+    s = json.loads(res.output)
+    assert s["parameters"] == 552_814_083 and s["attention_at"] == [8, 16, 32]
+    local = json.loads(CliRunner().invoke(main, ["model", "summary", "--preset", "paper", "--attention", "local", "--json"]).output)
+    convs = json.loads(CliRunner().invoke(main, ["model", "summary", "--preset", "paper", "--attention", "dilated", "--json"]).output)
+    assert local["parameters"] == s["parameters"] and convs["parameters"] > s["parameters"] and convs["attention"] == "dilated"

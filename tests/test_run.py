@@ -168,12 +168,18 @@ def test_two_process_gloo_training_matches_one_process(tmp_path, small):
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
 
 
-def test_two_process_sampling_writes_the_same_files(tmp_path, small):
-    common = ["run", "--task", "uncropping", "--preset", "smoke", "--protocol", small]
-    assert cli(*common, "--stage", "train", "--run-dir", str(tmp_path / "r"), env={"OMP_NUM_THREADS": "1"}).returncode == 0
+def two_copies(tmp_path, common, stages):
+    """Run `stages` once in folder r, then copy it to r2: the same state for a 1- and a 2-process continuation."""
     import shutil
 
+    for stage in stages:
+        assert cli(*common, "--stage", stage, "--run-dir", str(tmp_path / "r"), env={"OMP_NUM_THREADS": "1"}).returncode == 0
     shutil.copytree(tmp_path / "r", tmp_path / "r2")
+
+
+def test_two_process_sampling_writes_the_same_files(tmp_path, small):
+    common = ["run", "--task", "uncropping", "--preset", "smoke", "--protocol", small]
+    two_copies(tmp_path, common, ["train"])
     one = cli(*common, "--stage", "sample", "--run-dir", str(tmp_path / "r"), env={"OMP_NUM_THREADS": "1"})
     assert one.returncode == 0, one.stderr
     two = torchrun(2, *common, "--stage", "sample", "--run-dir", str(tmp_path / "r2"))
@@ -184,3 +190,18 @@ def test_two_process_sampling_writes_the_same_files(tmp_path, small):
     assert names == sorted(p.name for p in s2.glob("*.png")) and len(names) == 8
     for n in names:
         assert (s1 / n).read_bytes() == (s2 / n).read_bytes(), n
+
+
+def test_two_process_evaluation_gathers_the_same_metrics(tmp_path, small):
+    common = ["run", "--task", "inpainting", "--preset", "smoke", "--protocol", small, "--set", "sample.n=12"]
+    two_copies(tmp_path, common, ["train", "sample"])
+    one = cli(*common, "--stage", "eval", "--run-dir", str(tmp_path / "r"), env={"OMP_NUM_THREADS": "1"})
+    assert one.returncode == 0, one.stderr
+    two = torchrun(2, *common, "--stage", "eval", "--run-dir", str(tmp_path / "r2"))
+    assert two.returncode == 0, two.stderr[-3000:]
+    m1 = json.loads((next((tmp_path / "r" / "eval").iterdir()) / "metrics.json").read_text())["metrics"]
+    m2 = json.loads((next((tmp_path / "r2" / "eval").iterdir()) / "metrics.json").read_text())["metrics"]
+    assert set(m1) == set(m2) and "is" in m1 and "div_lpips" in m1
+    for name in m1:
+        assert m1[name]["n"] == m2[name]["n"] == 12
+        assert abs(m1[name]["value"] - m2[name]["value"]) <= 1e-6 * max(1.0, abs(m1[name]["value"])), name
