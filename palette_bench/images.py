@@ -6,6 +6,8 @@ through these two functions so that a round trip is exact for 8-bit data.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 from PIL import Image
@@ -28,3 +30,11 @@ def to_pil(x: torch.Tensor) -> Image.Image:
     """Model-space CHW tensor -> PIL RGB (or L for one channel) image."""
     a = to_uint8(x).permute(1, 2, 0).numpy()
     return Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a)
+
+
+def save_png(path: str | os.PathLike, x: torch.Tensor) -> None:
+    """Write a model-space CHW tensor as an 8-bit PNG, atomically."""
+    from palette_bench.io import atomic_writer
+
+    with atomic_writer(path) as f:
+        to_pil(x).save(f, format="PNG")

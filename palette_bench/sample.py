@@ -8,7 +8,6 @@ written atomically and existing ones are skipped, so an interrupted stage resume
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import torch
@@ -17,17 +16,10 @@ from tqdm import tqdm
 from palette_bench import distributed as dist
 from palette_bench.data.evalset import EvalSet
 from palette_bench.data.predictions import sample_filename
-from palette_bench.images import to_pil
-from palette_bench.io import atomic_write_bytes
+from palette_bench.images import save_png
 from palette_bench.models.diffusion import draw_noise
 from palette_bench.models.samplers import SAMPLERS, sampling_schedule
 from palette_bench.seeding import generator_for
-
-
-def write_png(path: Path, image: torch.Tensor) -> None:
-    buf = io.BytesIO()
-    to_pil(image).save(buf, format="PNG")
-    atomic_write_bytes(path, buf.getvalue())
 
 
 def sample_evalset(model, evalset: EvalSet, out_dir: Path, seed: int, samples_per_input: int, sampler: str, steps: int, batch_size: int, device, eta: float = 0.0, progress: bool = True) -> int:
@@ -62,7 +54,7 @@ def sample_evalset(model, evalset: EvalSet, out_dir: Path, seed: int, samples_pe
         extra = {"condition": condition, "mask": mask, "y0": condition if mask is not None else None}
         out = fn(model, y_t, schedule, extra, gens, **kwargs).cpu()
         for (_, index, k), image in zip(chunk, out):
-            write_png(out_dir / sample_filename(index, k), image)
+            save_png(out_dir / sample_filename(index, k), image)
             written += 1
         bar.update(len(chunk))
     bar.close()

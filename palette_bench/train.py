@@ -10,8 +10,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from tqdm import tqdm
 
 from palette_bench import distributed as dist
 from palette_bench.config import to_dict
+from palette_bench.io import atomic_writer
 from palette_bench.models.diffusion import draw_noise, linear_schedule, palette_loss, sample_gamma
 from palette_bench.models.unet import UNet
 from palette_bench.protocols import Protocol
@@ -36,16 +35,9 @@ def build_model(cfg: RunConfig) -> UNet:
 
 
 def atomic_torch_save(obj, path: Path) -> None:
-    """torch.save into a temporary file beside `path`, then rename: a killed run never leaves half a checkpoint."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """torch.save through an atomic writer: a killed run never leaves half a checkpoint."""
+    with atomic_writer(path) as f:
+        torch.save(obj, f)
 
 
 def checkpoints(run_dir: Path) -> list[Path]:

@@ -70,8 +70,8 @@ def test_check_reports_present_and_missing_images(tmp_path, imagenet_val):
     proto = tmp_path / "p.toml"
     text = (
         'name = "p"\ndescription = ""\nimage_size = 32\ndiversity_samples = 2\n'
-        f'[dataset]\nkind = "imagenet"\nroot_env = "MY_VAL"\nfile_list = "ctest10k.txt"\nlabels = "auto"\nn = 8\n'
-        f'[reference]\nkind = "imagenet"\nroot_env = "MY_VAL"\nn = 8\n[tasks]\n'
+        '[dataset]\nkind = "imagenet"\nroot_env = "MY_VAL"\nfile_list = "ctest10k.txt"\nlabels = "auto"\nn = 8\n'
+        '[reference]\nkind = "imagenet"\nroot_env = "MY_VAL"\nn = 8\n[tasks]\n'
     )
     proto.write_text(text)
     r = CliRunner()

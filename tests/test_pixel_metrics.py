@@ -101,7 +101,7 @@ def reference_ms_ssim(x, y, scales):
 
     cs = SSIM / luminance, where the luminance term uses scipy's gaussian_filter as skimage does.
     """
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    c1 = (0.01 * 255) ** 2
     w = np.array(MS_SSIM_WEIGHTS[:scales]) / sum(MS_SSIM_WEIGHTS[:scales])
     x, y = x.astype(np.float64), y.astype(np.float64)
     terms = []

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import torch
 from torchvision.utils import make_grid
 
 from palette_bench.data.evalset import EvalSet, iterate
-from palette_bench.images import to_pil
-from palette_bench.io import atomic_write_bytes
+from palette_bench.images import save_png
 
 
 def preview_grid(evalset: EvalSet, out: str | Path, n: int = 16, columns: int = 4) -> int:
@@ -25,7 +23,5 @@ def preview_grid(evalset: EvalSet, out: str | Path, n: int = 16, columns: int = 
     if not tiles:
         raise ValueError("nothing to preview: the evaluation set is empty")
     grid = make_grid(torch.stack(tiles[: 3 * n]), nrow=3 * columns, padding=2, pad_value=1.0)
-    buf = io.BytesIO()
-    to_pil(grid).save(buf, format="PNG")
-    atomic_write_bytes(Path(out), buf.getvalue())
+    save_png(out, grid)
     return len(tiles[: 3 * n]) // 3

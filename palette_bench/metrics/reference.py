@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from palette_bench.data.sources import BuiltinImages, FileImages
+from palette_bench.data.sources import BuiltinImages
 from palette_bench.io import atomic_write_bytes
 
 PREPROCESSING = "largest centred square, PIL bicubic resize (antialiased), uint8"
