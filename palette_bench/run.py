@@ -1,7 +1,8 @@
 """`palette-bench run`: train, sample and evaluate one method on one task, in a self-describing run folder.
 
     runs/<protocol>-<task>-<method>-<preset>[-<hash>]/
-        config.json         the resolved training config (the hash names overrides of the preset)
+        config.json         the resolved config of the first command (the hash names overrides of the
+                            preset's training config); `--resume DIR` continues with it
         stats.jsonl         loss per step
         checkpoints/        ckpt-<step>.pt, each with the config inside
         eval/<set>-<sampler><steps>[-raw]/
@@ -44,12 +45,14 @@ def eval_dir_for(cfg: RunConfig, run_dir: Path) -> Path:
     return run_dir / "eval" / name
 
 
-def _check_same(path: Path, wanted: dict) -> None:
-    """A run folder belongs to one config: refuse to mix, naming the first differing key."""
+def _check_same(path: Path, wanted: dict, only: tuple[str, ...] | None = None) -> None:
+    """A run folder belongs to one config: refuse to mix, naming the first differing key (of `only`, if given)."""
     if not path.exists():
         return
     have = json.loads(path.read_text())
     wanted = json.loads(json.dumps(wanted))  # tuples become lists, as they are on disk
+    if only is not None:
+        have, wanted = ({k: d.get(k) for k in only} for d in (have, wanted))
 
     def diff(a, b, prefix=""):
         for k in sorted(set(a) | set(b)):
@@ -64,6 +67,16 @@ def _check_same(path: Path, wanted: dict) -> None:
     key = diff(have, wanted)
     if key:
         raise ConfigError(f"{path}: this run folder was made with another config ({key}: {_get(have, key)!r} there, {_get(wanted, key)!r} now); use --run-dir or --force")
+
+
+def load_run_config(run_dir: str | Path) -> RunConfig:
+    """The config a run folder was made with (for --resume)."""
+    from palette_bench.config import from_dict
+
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not a run folder (no config.json)")
+    return from_dict(RunConfig, json.loads(path.read_text()))
 
 
 def _get(d: dict, dotted: str):
@@ -97,8 +110,10 @@ def run(cfg: RunConfig, stages=STAGES, runs_root: str | Path = "runs", run_dir: 
             if "sample" in stages:
                 shutil.rmtree(ev / "samples", ignore_errors=True)
             (ev / "metrics.json").unlink(missing_ok=True)
-        _check_same(folder / "config.json", cfg.training_identity())
-        atomic_write_json(folder / "config.json", cfg.training_identity())
+        # sampling settings may change between commands on one run folder; the training config may not
+        _check_same(folder / "config.json", to_dict(cfg), only=tuple(cfg.training_identity()))
+        if not (folder / "config.json").exists():
+            atomic_write_json(folder / "config.json", to_dict(cfg))
         _check_same(ev / "config.json", to_dict(cfg))
         atomic_write_json(ev / "config.json", to_dict(cfg))
     dist.barrier()

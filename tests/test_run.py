@@ -79,7 +79,7 @@ def test_smoke_run_writes_a_self_describing_folder(tmp_path, small, task):
     assert res.exit_code == 0, res.output
     run_dir = tmp_path / "runs" / f"small-builtin-{task}-palette-smoke"
     cfg = json.loads((run_dir / "config.json").read_text())
-    assert cfg["task"] == task and cfg["train"]["steps"] == 4
+    assert cfg["task"] == task and cfg["train"]["steps"] == 4 and cfg["preset"] == "smoke"
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["ckpt-00000002.pt", "ckpt-00000004.pt"]
     state = torch.load(run_dir / "checkpoints" / "ckpt-00000004.pt", weights_only=True)
     assert state["step"] == 4 and state["config"]["task"] == task  # the config travels inside the checkpoint
@@ -129,16 +129,20 @@ def test_sigkill_then_resume_gives_the_same_losses(tmp_path, small):
     full = cli(*common, "--run-dir", str(tmp_path / "full"))
     assert full.returncode == 0, full.stderr
     killed_dir = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "palette_bench.cli", *common, "--run-dir", str(killed_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while time.time() < deadline and not list((killed_dir / "checkpoints").glob("ckpt-00000006.pt")):
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert (killed_dir / "checkpoints" / "ckpt-00000006.pt").exists()
-    before = losses(killed_dir)
-    assert max(before) < 12  # it really was interrupted
-    resumed = cli(*common, "--run-dir", str(killed_dir))  # the same command again
+
+    def run_until_killed(args, checkpoint):
+        proc = subprocess.Popen([sys.executable, "-m", "palette_bench.cli", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 300
+        while time.time() < deadline and not (killed_dir / "checkpoints" / checkpoint).exists() and proc.poll() is None:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert (killed_dir / "checkpoints" / checkpoint).exists()
+        assert max(losses(killed_dir)) < 12  # it really was interrupted
+
+    run_until_killed([*common, "--run-dir", str(killed_dir)], "ckpt-00000003.pt")
+    run_until_killed([*common, "--run-dir", str(killed_dir)], "ckpt-00000006.pt")  # the same command again resumes
+    resumed = cli("run", "--resume", str(killed_dir), "--stage", "train")  # the folder's own config, no flags retyped
     assert resumed.returncode == 0, resumed.stderr
     assert losses(killed_dir) == losses(tmp_path / "full")
     a = torch.load(killed_dir / "checkpoints" / "ckpt-00000012.pt", weights_only=True)
