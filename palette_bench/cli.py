@@ -89,6 +89,12 @@ def run_command(task, method, preset, protocol, eval_set, sampler, steps, stage,
         return
     folder = run(cfg, STAGES if stage == "all" else (stage,), runs_root=runs_root, run_dir=run_dir, force=force, root=root)
     click.echo(f"run folder: {folder}")
+    from palette_bench.evaluate import metric_table
+    from palette_bench.run import eval_dir_for, finalize
+
+    metrics = eval_dir_for(finalize(cfg), folder) / "metrics.json"
+    if metrics.exists():
+        click.echo(f"{metrics}:\n{metric_table(json.loads(metrics.read_text()))}")
 
 
 @main.group()

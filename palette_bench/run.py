@@ -85,6 +85,11 @@ def _get(d: dict, dotted: str):
     return d
 
 
+def finalize(cfg: RunConfig) -> RunConfig:
+    """The config with its defaults filled in: the task's headline evaluation set when none is named."""
+    return replace(cfg, eval_set=cfg.eval_set or DEFAULT_EVAL_SET[cfg.task])
+
+
 def run(cfg: RunConfig, stages=STAGES, runs_root: str | Path = "runs", run_dir: str | Path | None = None, force: bool = False, root=None, progress: bool = True) -> Path:
     """Run `stages` of `cfg`; returns the run folder."""
     import torch
@@ -98,8 +103,8 @@ def run(cfg: RunConfig, stages=STAGES, runs_root: str | Path = "runs", run_dir: 
         raise ConfigError(f"method '{cfg.method}' is not available in this version (available: palette)")
     device = dist.init()
     protocol = load_protocol(cfg.protocol).with_size(cfg.image_size)
-    eval_set = cfg.eval_set or DEFAULT_EVAL_SET[cfg.task]
-    cfg = replace(cfg, eval_set=eval_set)
+    cfg = finalize(cfg)
+    eval_set = cfg.eval_set
     protocol.eval_set(cfg.task, eval_set)  # an unknown evaluation set fails now, not after training
     folder = Path(run_dir) if run_dir else run_dir_for(cfg, Path(runs_root))
     ev = eval_dir_for(cfg, folder)
