@@ -28,6 +28,7 @@ from palette_bench.protocols import load_protocol
 from palette_bench.runconfig import DEFAULT_EVAL_SET, RunConfig, config_hash, load_presets, resolve
 
 STAGES = ("train", "sample", "eval")
+METHODS = ("palette", "classical")  # classical: no training, one deterministic output per input
 
 
 def run_dir_for(cfg: RunConfig, base: Path) -> Path:
@@ -40,6 +41,8 @@ def run_dir_for(cfg: RunConfig, base: Path) -> Path:
 
 
 def eval_dir_for(cfg: RunConfig, run_dir: Path) -> Path:
+    if cfg.method == "classical":
+        return run_dir / "eval" / cfg.eval_set
     s = cfg.sample
     name = f"{cfg.eval_set}-{s.sampler}{s.steps}" + ("" if s.use_ema else "-raw") + (f"-eta{s.eta:g}" if s.sampler == "ddim" and s.eta else "")
     return run_dir / "eval" / name
@@ -96,11 +99,11 @@ def run(cfg: RunConfig, stages=STAGES, runs_root: str | Path = "runs", run_dir: 
 
     from palette_bench.data.evalset import EvalSet
     from palette_bench.evaluate import EvalOptions, evaluate_protocol
-    from palette_bench.sample import sample_evalset
+    from palette_bench.sample import predict_evalset, sample_evalset
     from palette_bench.train import build_model, checkpoints, load_checkpoint, train
 
-    if cfg.method != "palette":
-        raise ConfigError(f"method '{cfg.method}' is not available in this version (available: palette)")
+    if cfg.method not in METHODS:
+        raise ConfigError(f"method '{cfg.method}' is not available in this version (available: {', '.join(METHODS)})")
     device = dist.init()
     protocol = load_protocol(cfg.protocol).with_size(cfg.image_size)
     cfg = finalize(cfg)
@@ -123,24 +126,32 @@ def run(cfg: RunConfig, stages=STAGES, runs_root: str | Path = "runs", run_dir: 
         atomic_write_json(ev / "config.json", to_dict(cfg))
     dist.barrier()
 
-    if "train" in stages:
+    if "train" in stages and cfg.method == "palette":
         train(cfg, protocol, folder, device, root=root, progress=progress)
     done = folder / "checkpoints"
     if "sample" in stages and not (ev / "samples" / ".done").exists():
-        found = checkpoints(folder)
-        if not found:
-            raise FileNotFoundError(f"{done}: no checkpoint to sample from (run --stage train first)")
-        state = load_checkpoint(found[-1], device)
-        model = build_model(cfg).to(device)
-        model.load_state_dict(state["ema" if cfg.sample.use_ema else "model"])
-        model.eval()
         evalset = EvalSet(protocol, cfg.task, eval_set, n=cfg.sample.n or None, root=root)
-        k = cfg.sample.samples_per_input or protocol.diversity_samples
-        with torch.no_grad():
-            sample_evalset(model, evalset, ev / "samples", cfg.seed, k, cfg.sample.sampler, cfg.sample.steps, cfg.sample.batch_size, device, cfg.sample.eta, progress)
+        if cfg.method == "classical":
+            from baselines.classical import Classical
+
+            predict_evalset(Classical(cfg.task), evalset, ev / "samples", cfg.sample.batch_size, progress)
+            origin = {"method": "classical"}
+        else:
+            found = checkpoints(folder)
+            if not found:
+                raise FileNotFoundError(f"{done}: no checkpoint to sample from (run --stage train first)")
+            state = load_checkpoint(found[-1], device)
+            model = build_model(cfg).to(device)
+            model.load_state_dict(state["ema" if cfg.sample.use_ema else "model"])
+            model.eval()
+            k = cfg.sample.samples_per_input or protocol.diversity_samples
+            with torch.no_grad():
+                sample_evalset(model, evalset, ev / "samples", cfg.seed, k, cfg.sample.sampler, cfg.sample.steps, cfg.sample.batch_size, device, cfg.sample.eta, progress)
+            origin = {"checkpoint": found[-1].name, "step": state["step"]}
         dist.barrier()
         if dist.is_main():
-            (ev / "samples" / ".done").write_text(json.dumps({"checkpoint": found[-1].name, "step": state["step"]}) + "\n")
+            (ev / "samples").mkdir(parents=True, exist_ok=True)
+            (ev / "samples" / ".done").write_text(json.dumps(origin) + "\n")
     if "eval" in stages and not (ev / "metrics.json").exists():
         from palette_bench.metrics.judge import JudgeConfig
 

@@ -59,3 +59,16 @@ def sample_evalset(model, evalset: EvalSet, out_dir: Path, seed: int, samples_pe
         bar.update(len(chunk))
     bar.close()
     return written
+
+
+def predict_evalset(method, evalset: EvalSet, out_dir: Path, batch_size: int = 64, progress: bool = True) -> int:
+    """Outputs of a deterministic method (one per input) for this process's share of the evaluation set."""
+    out_dir = Path(out_dir)
+    todo = [k for k in dist.shard(list(range(len(evalset)))) if not (out_dir / sample_filename(evalset.positions[k])).exists()]
+    for start in tqdm(range(0, len(todo), batch_size), desc="predicting", unit="batch", disable=None if (progress and dist.is_main()) else True):
+        items = [evalset[k] for k in todo[start : start + batch_size]]
+        mask = None if items[0].degraded.mask is None else torch.stack([it.degraded.mask for it in items])
+        out = method.predict(torch.stack([it.degraded.condition for it in items]), mask)
+        for it, image in zip(items, out):
+            save_png(out_dir / sample_filename(it.index), image)
+    return len(todo)
