@@ -55,7 +55,9 @@ skip_bad_option = click.option("--skip-bad", is_flag=True, help="Skip unreadable
 
 @main.command("run")
 @click.option("--task", default=None, type=click.Choice(list(TASKS)), help="Palette task.")
-@click.option("--method", default="palette", show_default=True, help="Method to run.")
+@click.option("--method", default="palette", show_default=True, help="palette, classical, or external (outputs already in --pred, named --name).")
+@click.option("--pred", default=None, type=click.Path(file_okay=False), help="--method external: folder of outputs (NNNNNN.png, NNNNNN_k.png).")
+@click.option("--name", default=None, help="--method external: the method's name in run folders and tables.")
 @click.option("--preset", default="cpu", show_default=True, help="smoke (seconds), cpu (about 15 min on 2 cores), paper (GPU clusters).")
 @click.option("--protocol", default=None, help="Protocol name or TOML path (default: builtin).")
 @click.option("--eval-set", default=None, help="Evaluation set (default: the task's headline set).")
@@ -70,7 +72,7 @@ skip_bad_option = click.option("--skip-bad", is_flag=True, help="Skip unreadable
 @click.option("--resume", "resume_dir", default=None, type=click.Path(file_okay=False), help="Continue the run in this folder with the config it was made with (re-running the same command does the same).")
 @root_option
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and the run folder, and stop.")
-def run_command(task, method, preset, protocol, eval_set, sampler, steps, stage, overrides, seed, runs_root, run_dir, force, resume_dir, root, dry_run):
+def run_command(task, method, pred, name, preset, protocol, eval_set, sampler, steps, stage, overrides, seed, runs_root, run_dir, force, resume_dir, root, dry_run):
     """Train, sample and evaluate a method on a task (resumes; completed stages are skipped)."""
     from palette_bench.config import to_dict
     from palette_bench.run import STAGES, load_run_config, run, run_dir_for
@@ -83,7 +85,7 @@ def run_command(task, method, preset, protocol, eval_set, sampler, steps, stage,
             raise click.UsageError("--task is required (or --resume RUN_DIR)")
         extra = [f"sample.sampler={sampler}"] if sampler else []
         extra += [f"sample.steps={steps}"] if steps else []
-        cfg = resolve(task, preset, list(overrides) + extra, method=method, protocol=protocol, eval_set=eval_set, seed=seed)
+        cfg = resolve(task, preset, list(overrides) + extra, method=method, protocol=protocol, eval_set=eval_set, seed=seed, pred=pred, name=name)
     if dry_run:
         click.echo(json.dumps({"run_dir": str(run_dir or run_dir_for(cfg, Path(runs_root))), "config": to_dict(cfg)}, indent=2))
         return

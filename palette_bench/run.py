@@ -28,11 +28,14 @@ from palette_bench.protocols import load_protocol
 from palette_bench.runconfig import DEFAULT_EVAL_SET, RunConfig, config_hash, load_presets, resolve
 
 STAGES = ("train", "sample", "eval")
-METHODS = ("palette", "classical")  # classical: no training, one deterministic output per input
+# classical: no training, one deterministic output per input; external: outputs already in a folder
+METHODS = ("palette", "classical", "external")
 
 
 def run_dir_for(cfg: RunConfig, base: Path) -> Path:
     """Named by what it is; a hash is added when the training config differs from the preset's."""
+    if cfg.method == "external":
+        return base / f"{load_protocol(cfg.protocol).name}-{cfg.task}-external-{cfg.name}"
     name = f"{load_protocol(cfg.protocol).name}-{cfg.task}-{cfg.method}-{cfg.preset}"
     preset_cfg = resolve(cfg.task, cfg.preset, method=cfg.method, protocol=cfg.protocol, seed=cfg.seed, image_size=cfg.image_size)
     if preset_cfg.training_identity() != cfg.training_identity():
@@ -41,7 +44,7 @@ def run_dir_for(cfg: RunConfig, base: Path) -> Path:
 
 
 def eval_dir_for(cfg: RunConfig, run_dir: Path) -> Path:
-    if cfg.method == "classical":
+    if cfg.method in ("classical", "external"):
         return run_dir / "eval" / cfg.eval_set
     s = cfg.sample
     name = f"{cfg.eval_set}-{s.sampler}{s.steps}" + ("" if s.use_ema else "-raw") + (f"-eta{s.eta:g}" if s.sampler == "ddim" and s.eta else "")
@@ -104,6 +107,8 @@ def run(cfg: RunConfig, stages=STAGES, runs_root: str | Path = "runs", run_dir: 
 
     if cfg.method not in METHODS:
         raise ConfigError(f"method '{cfg.method}' is not available in this version (available: {', '.join(METHODS)})")
+    if (cfg.method == "external") != bool(cfg.pred and cfg.name):
+        raise ConfigError("--pred DIR and --name NAME go with --method external, and it needs both")
     device = dist.init()
     protocol = load_protocol(cfg.protocol).with_size(cfg.image_size)
     cfg = finalize(cfg)
@@ -129,7 +134,8 @@ def run(cfg: RunConfig, stages=STAGES, runs_root: str | Path = "runs", run_dir: 
     if "train" in stages and cfg.method == "palette":
         train(cfg, protocol, folder, device, root=root, progress=progress)
     done = folder / "checkpoints"
-    if "sample" in stages and not (ev / "samples" / ".done").exists():
+    samples = Path(cfg.pred) if cfg.method == "external" else ev / "samples"
+    if "sample" in stages and cfg.method != "external" and not (ev / "samples" / ".done").exists():
         evalset = EvalSet(protocol, cfg.task, eval_set, n=cfg.sample.n or None, root=root)
         if cfg.method == "classical":
             from baselines.classical import Classical
@@ -158,9 +164,10 @@ def run(cfg: RunConfig, stages=STAGES, runs_root: str | Path = "runs", run_dir: 
         judge = JudgeConfig(train_images=cfg.eval.judge_train_images, epochs=cfg.eval.judge_epochs)
         opts = EvalOptions(metrics=cfg.eval.metrics, batch_size=cfg.eval.batch_size, bootstrap=cfg.eval.bootstrap, device=str(device), judge_config=judge, progress=progress)
         # every process evaluates its share of the inputs; rank 0 gathers them and gets the result
-        result = evaluate_protocol(protocol, cfg.task, eval_set, ev / "samples", opts, root=root, n=cfg.sample.n or None)
+        result = evaluate_protocol(protocol, cfg.task, eval_set, samples, opts, root=root, n=cfg.sample.n or None)
         if dist.is_main():
-            result["run"] = {"folder": str(folder), "sampled_from": json.loads((ev / "samples" / ".done").read_text())}
+            origin = {"method": "external", "pred": str(Path(cfg.pred).resolve())} if cfg.method == "external" else json.loads((samples / ".done").read_text())
+            result["run"] = {"folder": str(folder), "sampled_from": origin}
             atomic_write_json(ev / "metrics.json", result)
     dist.barrier()
     return folder

@@ -92,11 +92,13 @@ class RunConfig:
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    pred: str = ""  # method "external": the folder of outputs (NNNNNN.png, NNNNNN_k.png)
+    name: str = ""  # method "external": the name the method goes by in run folders and tables
 
     def training_identity(self) -> dict:
         """What determines the trained weights; sampling and evaluation settings are not part of it."""
         d = to_dict(self)
-        return {k: d[k] for k in ("task", "method", "protocol", "image_size", "seed", "model", "diffusion", "train")}
+        return {k: d[k] for k in ("task", "method", "protocol", "image_size", "seed", "model", "diffusion", "train", "pred", "name")}
 
 
 def load_presets() -> dict:
