@@ -90,8 +90,8 @@ class _JudgeLPIPS:
         self.judge = judge
         self.info = {**judge.info, "extractor": "judge-lpips (LPIPS formula, unit weights, on " + judge.info["extractor"] + ")"}
 
-    def __call__(self, a, b):
-        return self.judge.lpips(a, b)
+    def __call__(self, a, b, maps_a=None):
+        return self.judge.lpips(a, b, maps_a)
 
 
 NONE_INFO = {"extractor": "none (pixels)", "resize": "none", "weights_sha256": None, "verified": True}
@@ -231,6 +231,8 @@ def evaluate_protocol(protocol, task: str, eval_set: str, pred_dir, opts: EvalOp
     nets = _main_first(lambda: Networks.load(space, metrics, opts))
     ref = _main_first(lambda: protocol_reference(protocol, nets, opts, root)) if set(metrics) & {"fid", "kid", "pd"} else None
     acc, bad = _Accumulator(), []
+    # In judge mode the judge's pass over the outputs also yields the maps its LPIPS needs.
+    reuse_maps = nets.judge_mode and nets.features is not None and "lpips" in metrics
     # Under torchrun each process evaluates every world_size-th input; rank 0 gathers and computes the metrics.
     shard = torch.utils.data.Subset(evalset, dist.shard(list(range(len(evalset)))))
     for batch in tqdm(iterate(shard, opts.batch_size), total=-(-len(shard) // opts.batch_size), desc="evaluating", disable=None if (opts.progress and dist.is_main()) else True, unit="batch"):
@@ -242,7 +244,7 @@ def evaluate_protocol(protocol, task: str, eval_set: str, pred_dir, opts: EvalOp
         orig = to_uint8(batch["image"])
         mask = batch["mask"]
         if nets.features is not None:
-            f = nets.features(out)
+            f = nets.features(out, maps=True) if reuse_maps else nets.features(out)
             acc.index.append(np.asarray(indices))
             acc.pool.append(f["pool"].numpy())
             acc.logits.append(f["logits"].numpy())
@@ -257,7 +259,8 @@ def evaluate_protocol(protocol, task: str, eval_set: str, pred_dir, opts: EvalOp
             acc.add("ca_top1", topk_correct(logits, labels, 1), indices)
             acc.add("ca_top5", topk_correct(logits, labels, 5), indices)
         if "lpips" in metrics:
-            acc.add("lpips", nets.lpips(out, orig).numpy(), indices)
+            lp = nets.lpips(out, orig, maps_a=f["maps"]) if reuse_maps else nets.lpips(out, orig)
+            acc.add("lpips", lp.numpy(), indices)
         if "psnr" in metrics:
             acc.add("psnr", pixel.psnr(out, orig).numpy(), indices)
             if mask is not None:

@@ -141,3 +141,28 @@ def test_default_judge_end_to_end(tmp_path):
     assert res.exit_code == 0, res.output
     m = json.loads(res.stdout)["metrics"]
     assert m["ca_top1"]["value"] >= 0.95 and m["pd"]["value"] == 0 and np.isfinite(m["fid"]["value"])
+
+
+def test_the_judge_runs_once_on_each_output(tmp_path, small_builtin, monkeypatch):
+    """FID, IS, PD, CA and LPIPS in judge mode: one judge pass over the outputs, one over the originals (for LPIPS)."""
+    from palette_bench.metrics.extractors import Judge
+
+    idx, orig = originals(small_builtin, "inpainting", "center")
+    pred = write_method(tmp_path / "pred", idx, perturb(orig, 30))
+    evaluate_protocol(small_builtin, "inpainting", "center", pred, opts(bootstrap=0))  # trains the judge, caches the reference
+    seen = []
+    original_init = Judge.__init__
+
+    def counting_init(self, model, sha256, device="cpu"):
+        original_init(self, model, sha256, device)
+        forward = self.model.forward
+
+        def counted(x):
+            seen.append(len(x))
+            return forward(x)
+
+        self.model.forward = counted
+
+    monkeypatch.setattr(Judge, "__init__", counting_init)
+    evaluate_protocol(small_builtin, "inpainting", "center", pred, opts(bootstrap=0, metrics=("fid", "is", "pd", "ca", "lpips")))
+    assert sum(seen) == 2 * len(idx)  # outputs once, originals once; the reference comes from the cache

@@ -128,12 +128,15 @@ class Judge:
         return result
 
     @torch.no_grad()
-    def lpips(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    def lpips(self, a: torch.Tensor, b: torch.Tensor, maps_a: list | None = None) -> torch.Tensor:
         """LPIPS's formula on the judge's stage maps, with unit layer weights (LPIPS's uncalibrated 'baseline').
 
         Written here because the lpips package only runs its own AlexNet/VGG/SqueezeNet trunks.
+        `maps_a`: the maps of `a` from a judge pass already made, so the judge does not run on `a` twice.
         """
-        maps_a, maps_b = self.model(a.to(self.device))["maps"], self.model(b.to(self.device))["maps"]
+        if maps_a is None:
+            maps_a = self.model(a.to(self.device))["maps"]
+        maps_b = self.model(b.to(self.device))["maps"]
         total = 0
         for fa, fb in zip(maps_a, maps_b):
             na = fa / (fa.norm(dim=1, keepdim=True) + 1e-10)
