@@ -72,7 +72,7 @@ def _check_same(path: Path, wanted: dict, only: tuple[str, ...] | None = None) -
 
     key = diff(have, wanted)
     if key:
-        raise ConfigError(f"{path}: this run folder was made with another config ({key}: {_get(have, key)!r} there, {_get(wanted, key)!r} now); use --run-dir or --force")
+        raise ConfigError(f"{path}: this run folder was made with another config ({key}: {_get(have, key)!r} there, {_get(wanted, key)!r} now); use another --run-dir, or --force with --stage all (or train) to start it over")
 
 
 def load_run_config(run_dir: str | Path) -> RunConfig:
