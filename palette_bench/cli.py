@@ -55,7 +55,7 @@ skip_bad_option = click.option("--skip-bad", is_flag=True, help="Skip unreadable
 
 @main.command("run")
 @click.option("--task", default=None, type=click.Choice(list(TASKS)), help="Palette task.")
-@click.option("--method", default="palette", show_default=True, help="palette, classical, or external (outputs already in --pred, named --name).")
+@click.option("--method", default="palette", show_default=True, help="palette, regression, pix2pix, classical, or external (outputs already in --pred, named --name).")
 @click.option("--pred", default=None, type=click.Path(file_okay=False), help="--method external: folder of outputs (NNNNNN.png, NNNNNN_k.png).")
 @click.option("--name", default=None, help="--method external: the method's name in run folders and tables.")
 @click.option("--preset", default="cpu", show_default=True, help="smoke (seconds), cpu (about 15 min on 2 cores), paper (GPU clusters).")

@@ -28,8 +28,9 @@ from palette_bench.protocols import load_protocol
 from palette_bench.runconfig import DEFAULT_EVAL_SET, RunConfig, config_hash, load_presets, resolve
 
 STAGES = ("train", "sample", "eval")
-# classical: no training, one deterministic output per input; external: outputs already in a folder
-METHODS = ("palette", "classical", "external")
+# palette: the diffusion model. regression, pix2pix: learned baselines, one deterministic output per
+# input (baselines/). classical: no learning. external: outputs already in a folder.
+METHODS = ("palette", "regression", "pix2pix", "classical", "external")
 
 
 def run_dir_for(cfg: RunConfig, base: Path) -> Path:
@@ -44,8 +45,10 @@ def run_dir_for(cfg: RunConfig, base: Path) -> Path:
 
 
 def eval_dir_for(cfg: RunConfig, run_dir: Path) -> Path:
-    if cfg.method in ("classical", "external"):
+    if cfg.method in ("classical", "external", "pix2pix"):
         return run_dir / "eval" / cfg.eval_set
+    if cfg.method == "regression":
+        return run_dir / "eval" / (cfg.eval_set + ("" if cfg.sample.use_ema else "-raw"))
     s = cfg.sample
     name = f"{cfg.eval_set}-{s.sampler}{s.steps}" + ("" if s.use_ema else "-raw") + (f"-eta{s.eta:g}" if s.sampler == "ddim" and s.eta else "")
     return run_dir / "eval" / name
@@ -103,7 +106,7 @@ def run(cfg: RunConfig, stages=STAGES, runs_root: str | Path = "runs", run_dir: 
     from palette_bench.data.evalset import EvalSet
     from palette_bench.evaluate import EvalOptions, evaluate_protocol
     from palette_bench.sample import predict_evalset, sample_evalset
-    from palette_bench.train import build_model, checkpoints, load_checkpoint, train
+    from palette_bench.train import LEARNED_METHODS, build_model, checkpoints, load_checkpoint, train
 
     if cfg.method not in METHODS:
         raise ConfigError(f"method '{cfg.method}' is not available in this version (available: {', '.join(METHODS)})")
@@ -131,7 +134,7 @@ def run(cfg: RunConfig, stages=STAGES, runs_root: str | Path = "runs", run_dir: 
         atomic_write_json(ev / "config.json", to_dict(cfg))
     dist.barrier()
 
-    if "train" in stages and cfg.method == "palette":
+    if "train" in stages and cfg.method in LEARNED_METHODS:
         train(cfg, protocol, folder, device, root=root, progress=progress)
     done = folder / "checkpoints"
     samples = Path(cfg.pred) if cfg.method == "external" else ev / "samples"
@@ -140,19 +143,25 @@ def run(cfg: RunConfig, stages=STAGES, runs_root: str | Path = "runs", run_dir: 
         if cfg.method == "classical":
             from baselines.classical import Classical
 
-            predict_evalset(Classical(cfg.task), evalset, ev / "samples", cfg.sample.batch_size, progress)
-            origin = {"method": "classical"}
+            predict_evalset(Classical(cfg.task, cfg.classical.inpaint), evalset, ev / "samples", cfg.sample.batch_size, progress)
+            origin = {"method": "classical", "inpaint": cfg.classical.inpaint}
         else:
             found = checkpoints(folder)
             if not found:
                 raise FileNotFoundError(f"{done}: no checkpoint to sample from (run --stage train first)")
             state = load_checkpoint(found[-1], device)
             model = build_model(cfg).to(device)
-            model.load_state_dict(state["ema" if cfg.sample.use_ema else "model"])
+            # pix2pix keeps no EMA (its generator is used as trained)
+            model.load_state_dict(state["ema" if cfg.sample.use_ema and "ema" in state else "model"])
             model.eval()
-            k = cfg.sample.samples_per_input or protocol.diversity_samples
-            with torch.no_grad():
-                sample_evalset(model, evalset, ev / "samples", cfg.seed, k, cfg.sample.sampler, cfg.sample.steps, cfg.sample.batch_size, device, cfg.sample.eta, progress)
+            if cfg.method == "palette":
+                k = cfg.sample.samples_per_input or protocol.diversity_samples
+                with torch.no_grad():
+                    sample_evalset(model, evalset, ev / "samples", cfg.seed, k, cfg.sample.sampler, cfg.sample.steps, cfg.sample.batch_size, device, cfg.sample.eta, progress)
+            else:
+                from baselines.regression import DirectPredictor
+
+                predict_evalset(DirectPredictor(model, device, squash=cfg.method == "pix2pix"), evalset, ev / "samples", cfg.sample.batch_size, progress)
             origin = {"checkpoint": found[-1].name, "step": state["step"]}
         dist.barrier()
         if dist.is_main():

@@ -79,6 +79,37 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class RegressionConfig:
+    """The paper's regression baseline: Palette's U-Net trained to output the target directly (no noise input)."""
+
+    loss: Literal["l2", "l1"] = "l2"
+
+
+@dataclass(frozen=True)
+class Pix2PixConfig:
+    """pix2pix (Isola et al. 2017): U-Net generator + PatchGAN discriminator, adversarial + lambda * L1 loss."""
+
+    gan_loss: Literal["lsgan", "nonsaturating"] = "lsgan"
+    l1_weight: float = 100.0  # lambda of the paper
+    lr: float = 2e-4  # both networks; constant for the first half of train.steps, then linear decay to 0
+    beta1: float = 0.5
+    beta2: float = 0.999
+    attention: bool = False  # the generator is the run's U-Net with its attention layers removed, unless true
+    d_channels: int = 64  # width of the first discriminator layer (doubles per layer, at most 8x)
+    d_layers: int = 0  # stride-2 layers of the PatchGAN; 0 = scaled to the image (3 = the 70x70 PatchGAN at 256 px)
+    max_g_loss: float = 1000.0  # a generator loss above this (or NaN) stops the run: the GAN has collapsed
+
+
+@dataclass(frozen=True)
+class ClassicalConfig:
+    inpaint: Literal["biharmonic", "telea"] = "biharmonic"  # scikit-image's biharmonic or OpenCV's Telea
+
+
+# The config section each method reads besides the shared ones; it joins the training identity.
+METHOD_SECTIONS = {"regression": "regression", "pix2pix": "pix2pix", "classical": "classical"}
+
+
+@dataclass(frozen=True)
 class RunConfig:
     task: str
     preset: str
@@ -92,13 +123,19 @@ class RunConfig:
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    regression: RegressionConfig = field(default_factory=RegressionConfig)
+    pix2pix: Pix2PixConfig = field(default_factory=Pix2PixConfig)
+    classical: ClassicalConfig = field(default_factory=ClassicalConfig)
     pred: str = ""  # method "external": the folder of outputs (NNNNNN.png, NNNNNN_k.png)
     name: str = ""  # method "external": the name the method goes by in run folders and tables
 
     def training_identity(self) -> dict:
         """What determines the trained weights; sampling and evaluation settings are not part of it."""
         d = to_dict(self)
-        return {k: d[k] for k in ("task", "method", "protocol", "image_size", "seed", "model", "diffusion", "train", "pred", "name")}
+        keys = ["task", "method", "protocol", "image_size", "seed", "model", "train", "pred", "name"]
+        # each method's own section; Palette's is the diffusion config
+        keys.append(METHOD_SECTIONS.get(self.method, "diffusion"))
+        return {k: d[k] for k in keys}
 
 
 def load_presets() -> dict:

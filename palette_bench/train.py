@@ -1,8 +1,14 @@
-"""Palette's training loop: Adam with linear warm-up, EMA, optional clipping, bf16 on CUDA, DDP under torchrun.
+"""The training loop every learned method shares: data, resume, logging, checkpoints, DDP under torchrun.
 
-Checkpoints hold the model, its EMA, the optimizer, the step, the RNG states and the resolved
-config; they are written atomically and loaded with weights_only=True. Re-running the same
-command resumes from the last one and produces the same subsequent losses as an uninterrupted run.
+What a method trains is a *trainer* (Palette's and the regression baseline's `DenoiserTrainer` here,
+pix2pix's in baselines/pix2pix.py): it owns its networks and optimizers and runs one step on a
+batch. The loop around it is common, so every method sees the same examples in the same order,
+under the same budget (train.steps, train.batch_size, image_size of the preset).
+
+Checkpoints hold the trainer's networks and optimizers, the step, the RNG states and the resolved
+config; they are written atomically and loaded with weights_only=True. Re-running the same command
+resumes from the last one and produces the same subsequent losses as an uninterrupted run. A
+non-finite loss stops the run before any optimizer steps on it, so the last checkpoint stays good.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import copy
 import json
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -26,12 +33,24 @@ from palette_bench.runconfig import RunConfig
 from palette_bench.seeding import generator_for
 from palette_bench.training_data import TrainingBatches, loader
 
+LEARNED_METHODS = ("palette", "regression", "pix2pix")
+
+
+def network_config(cfg: RunConfig):
+    """The U-Net of a method: Palette's sees [condition, y_t]; the direct predictors see the condition only."""
+    if cfg.method == "palette":
+        return cfg.model
+    net = replace(cfg.model, in_channels=3)
+    if cfg.method == "pix2pix" and not cfg.pix2pix.attention:
+        net = replace(net, attention_resolutions=())  # pix2pix's generator is fully convolutional
+    return net
+
 
 def build_model(cfg: RunConfig) -> UNet:
-    """The U-Net of the run, initialised from the run's seed."""
+    """The method's U-Net (Palette's denoiser, or the regression / pix2pix generator), initialised from the run's seed."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
-        return UNet(cfg.model)
+        return UNet(network_config(cfg))
 
 
 def atomic_torch_save(obj, path: Path) -> None:
@@ -41,7 +60,7 @@ def atomic_torch_save(obj, path: Path) -> None:
 
 
 def checkpoints(run_dir: Path) -> list[Path]:
-    return sorted((run_dir / "checkpoints").glob("ckpt-*.pt"))
+    return sorted((Path(run_dir) / "checkpoints").glob("ckpt-*.pt"))
 
 
 def load_checkpoint(path: Path, device="cpu") -> dict:
@@ -56,14 +75,103 @@ def lr_at(cfg: RunConfig, step: int) -> float:
     return cfg.train.lr * min(1.0, (step + 1) / max(1, cfg.train.warmup_steps))
 
 
-def _step_loss(model, batch: dict, cfg: RunConfig, schedule, device) -> torch.Tensor:
-    """Mean over this process's examples of Palette's loss, every draw keyed to (seed, step, j)."""
-    gens = [generator_for("train-noise", cfg.seed, batch["step"], j) for j in batch["j"]]
-    gamma = sample_gamma(schedule, gens).to(device)
-    eps = draw_noise(batch["y0"].shape[1:], gens).to(device)
-    mask = None if batch["mask"] is None else batch["mask"].to(device)
-    p = 2 if cfg.diffusion.loss == "l2" else 1
-    return palette_loss(model, batch["y0"].to(device), batch["condition"].to(device), mask, gamma, eps, p=p).mean()
+def wrap(module: torch.nn.Module, cfg: RunConfig, device: torch.device):
+    """The module as the step calls it: DDP across processes, then torch.compile if asked."""
+    net = module
+    if dist.world_size() > 1:
+        net = torch.nn.parallel.DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
+    return torch.compile(net) if cfg.train.compile else net
+
+
+class TrainingCollapse(FloatingPointError):
+    """A loss went non-finite (or a GAN's generator loss exploded); the run stops and keeps its last checkpoint."""
+
+
+class StepGuard:
+    """Stops the run when a loss is non-finite or above its limit; called between backward and optimizer.step."""
+
+    def __init__(self, run_dir: Path, limits: dict[str, float] | None = None):
+        self.run_dir, self.limits, self.step = Path(run_dir), limits or {}, 0
+
+    def __call__(self, **losses: torch.Tensor) -> None:
+        for name, value in losses.items():
+            v = float(value.detach())
+            limit = self.limits.get(name, math.inf)
+            if math.isfinite(v) and v <= limit:
+                continue
+            found = checkpoints(self.run_dir)
+            kept = f"the last good checkpoint {found[-1]} is kept" if found else "no checkpoint had been written yet"
+            why = f"{name.replace('_', ' ')} is {v}" + ("" if not math.isfinite(v) else f", above its limit {limit:g}")
+            raise TrainingCollapse(f"{self.run_dir}: {why} at step {self.step + 1}; training stopped, {kept}")
+
+
+class DenoiserTrainer:
+    """One U-Net, its EMA and Adam: Palette's denoiser, or the regression baseline's direct predictor.
+
+    Both use the preset's learning rate, warm-up, clipping and EMA, so the regression baseline gets
+    exactly Palette's training budget; only the loss differs.
+    """
+
+    def __init__(self, cfg: RunConfig, device: torch.device):
+        self.cfg, self.device = cfg, device
+        self.model = build_model(cfg).to(device)
+        if cfg.train.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.ema = copy.deepcopy(self.model).requires_grad_(False)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.train.lr)
+        self.net = wrap(self.model, cfg, device)
+        d = cfg.diffusion
+        self.schedule = linear_schedule(d.train_schedule_steps, d.train_beta_start, d.train_beta_end)
+        self.use_bf16 = cfg.train.bf16 and device.type == "cuda"
+
+    def state(self) -> dict:
+        return {"model": self.model.state_dict(), "ema": self.ema.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.ema.load_state_dict(state["ema"])
+        self.optimizer.load_state_dict(state["optimizer"])
+
+    def loss(self, batch: dict) -> torch.Tensor:
+        """Mean over this process's examples of the method's loss."""
+        mask = None if batch["mask"] is None else batch["mask"].to(self.device)
+        y0, condition = batch["y0"].to(self.device), batch["condition"].to(self.device)
+        if self.cfg.method == "regression":
+            from baselines.regression import regression_loss
+
+            return regression_loss(self.net, y0, condition, mask, p=2 if self.cfg.regression.loss == "l2" else 1).mean()
+        # Palette: every draw keyed to (seed, step, j)
+        gens = [generator_for("train-noise", self.cfg.seed, batch["step"], j) for j in batch["j"]]
+        gamma = sample_gamma(self.schedule, gens).to(self.device)
+        eps = draw_noise(batch["y0"].shape[1:], gens).to(self.device)
+        p = 2 if self.cfg.diffusion.loss == "l2" else 1
+        return palette_loss(self.net, y0, condition, mask, gamma, eps, p=p).mean()
+
+    def train_step(self, batch: dict, guard: StepGuard) -> dict:
+        cfg, step = self.cfg, batch["step"]
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr_at(cfg, step)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_bf16):
+            loss = self.loss(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        guard(loss=loss)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.train.grad_clip if cfg.train.grad_clip > 0 else math.inf)
+        self.optimizer.step()
+        with torch.no_grad():
+            for p_ema, p in zip(self.ema.parameters(), self.model.parameters()):
+                p_ema.lerp_(p, 1 - cfg.train.ema_decay)
+        return {"loss": loss.detach().float(), "lr": lr_at(cfg, step), "grad_norm": float(grad_norm)}
+
+
+def make_trainer(cfg: RunConfig, device: torch.device):
+    if cfg.method == "pix2pix":
+        from baselines.pix2pix import Pix2PixTrainer
+
+        return Pix2PixTrainer(cfg, device)
+    if cfg.method in ("palette", "regression"):
+        return DenoiserTrainer(cfg, device)
+    raise ValueError(f"method '{cfg.method}' does not train")
 
 
 def _truncate_stats(path: Path, step: int) -> None:
@@ -75,20 +183,14 @@ def _truncate_stats(path: Path, step: int) -> None:
 
 
 def train(cfg: RunConfig, protocol: Protocol, run_dir: Path, device: torch.device, root=None, progress: bool = True) -> Path:
-    """Train (or resume) and return the path of the final checkpoint."""
+    """Train (or resume) the run's method and return the path of the final checkpoint."""
     run_dir = Path(run_dir)
-    model = build_model(cfg).to(device)
-    if cfg.train.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    ema = copy.deepcopy(model).requires_grad_(False)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
+    trainer = make_trainer(cfg, device)
     step = 0
     found = checkpoints(run_dir)
     if found:
         state = load_checkpoint(found[-1], device)
-        model.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
-        optimizer.load_state_dict(state["optimizer"])
+        trainer.load(state)
         step = state["step"]
         torch.set_rng_state(state["rng"]["torch"].cpu())
         if device.type == "cuda" and "cuda" in state["rng"]:
@@ -98,45 +200,28 @@ def train(cfg: RunConfig, protocol: Protocol, run_dir: Path, device: torch.devic
         _truncate_stats(stats, step)
     if step >= cfg.train.steps:
         if not found:  # train.steps = 0: the untrained initialisation is the checkpoint (a baseline to beat)
-            save_checkpoint(cfg, run_dir, model, ema, optimizer, 0, device)
+            save_checkpoint(cfg, run_dir, trainer, 0, device)
         return checkpoints(run_dir)[-1]
-    net = model
-    if dist.world_size() > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    if cfg.train.compile:
-        net = torch.compile(net)
-    d = cfg.diffusion
-    schedule = linear_schedule(d.train_schedule_steps, d.train_beta_start, d.train_beta_end)
+    guard = StepGuard(run_dir, getattr(trainer, "limits", None))
     data = TrainingBatches(protocol, cfg.task, cfg.seed, cfg.train.batch_size, step, cfg.train.steps, dist.rank(), dist.world_size(), root)
-    use_bf16 = cfg.train.bf16 and device.type == "cuda"
     bar = tqdm(total=cfg.train.steps, initial=step, desc="training", unit="step", disable=None if (progress and dist.is_main()) else True)
     start = time.perf_counter()
     log = open(stats, "a") if dist.is_main() else None
     try:
         for batch in loader(data, cfg.train.workers):
-            step = batch["step"]
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(cfg, step)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                loss = _step_loss(net, batch, cfg, schedule, device)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"{run_dir}: loss is {loss.item()} at step {step + 1}; the last good checkpoint is kept")
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip if cfg.train.grad_clip > 0 else math.inf)
-            optimizer.step()
-            with torch.no_grad():
-                for p_ema, p in zip(ema.parameters(), model.parameters()):
-                    p_ema.lerp_(p, 1 - cfg.train.ema_decay)
+            step = guard.step = batch["step"]
+            logged = trainer.train_step(batch, guard)
             step += 1
-            global_loss = dist.all_reduce_mean(loss.detach().float()).item()
+            # losses are means over the global batch; other values are the same on every process
+            row = {"step": step, **{k: dist.all_reduce_mean(v).item() if torch.is_tensor(v) else v for k, v in logged.items()}}
+            row["time"] = round(time.perf_counter() - start, 3)
             if log:
-                log.write(json.dumps({"step": step, "loss": global_loss, "lr": lr_at(cfg, step - 1), "grad_norm": float(grad_norm), "time": round(time.perf_counter() - start, 3)}) + "\n")
+                log.write(json.dumps(row) + "\n")
                 log.flush()
             bar.update(1)
-            bar.set_postfix(loss=f"{global_loss:.4f}")
+            bar.set_postfix({k: f"{row[k]:.4f}" for k, v in logged.items() if torch.is_tensor(v)})
             if step % cfg.train.checkpoint_every == 0 or step == cfg.train.steps:
-                save_checkpoint(cfg, run_dir, model, ema, optimizer, step, device)
+                save_checkpoint(cfg, run_dir, trainer, step, device)
     finally:
         bar.close()
         if log:
@@ -144,13 +229,13 @@ def train(cfg: RunConfig, protocol: Protocol, run_dir: Path, device: torch.devic
     return checkpoints(run_dir)[-1]
 
 
-def save_checkpoint(cfg: RunConfig, run_dir: Path, model, ema, optimizer, step: int, device) -> None:
+def save_checkpoint(cfg: RunConfig, run_dir: Path, trainer, step: int, device) -> None:
     """Rank 0 writes ckpt-<step>.pt atomically and keeps the newest `keep_checkpoints`; all ranks wait for it."""
     if dist.is_main():
         rng = {"torch": torch.get_rng_state()}
         if device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state()
-        state = {"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "rng": rng, "config": to_dict(cfg)}
+        state = {**trainer.state(), "step": step, "rng": rng, "config": to_dict(cfg)}
         atomic_torch_save(state, run_dir / "checkpoints" / f"ckpt-{step:08d}.pt")
         for old in checkpoints(run_dir)[: -cfg.train.keep_checkpoints]:
             old.unlink()

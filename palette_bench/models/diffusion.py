@@ -140,7 +140,18 @@ def palette_loss(model, y0, condition, mask, gamma, eps, p: int = 2) -> torch.Te
         raise ValueError(f"palette_loss: p must be 1 or 2, got {p}")
     y_t = q_sample(y0, gamma, eps)
     eps_hat = model(network_input(condition, y_t, y0, mask), gamma)
-    diff = eps_hat - eps
+    return masked_error(eps_hat, eps, mask, p)
+
+
+def masked_error(prediction, target, mask, p: int = 2) -> torch.Tensor:
+    """Per-example mean of |prediction - target|^p over pixels and channels, only where mask = 1 if a mask is given.
+
+    With a mask: sum(mask * err) / (C * sum(mask)), so known pixels carry no loss and the size of
+    the hole does not weigh an example.
+    """
+    if p not in (1, 2):
+        raise ValueError(f"p must be 1 or 2, got {p}")
+    diff = prediction - target
     err = diff.abs() if p == 1 else diff.square()
     dims = tuple(range(1, err.ndim))
     if mask is None:
