@@ -112,7 +112,7 @@ def lr_at(cfg: RunConfig, step: int) -> float:
     half = cfg.train.steps // 2
     if step < half:
         return cfg.pix2pix.lr
-    return cfg.pix2pix.lr * (1.0 - (step - half) / max(1, cfg.train.steps - half))
+    return cfg.pix2pix.lr * max(0.0, 1.0 - (step - half) / max(1, cfg.train.steps - half))
 
 
 def build_discriminator(cfg: RunConfig) -> PatchGAN:

@@ -1,9 +1,12 @@
-"""Training and sampling throughput of a preset's U-Net: eager vs channels_last vs torch.compile (and bf16 vs fp32 on CUDA).
+"""Training and sampling throughput of a preset's U-Net: eager vs channels_last vs torch.compile (and bf16 vs fp32 on CUDA),
+then the training step of each method (Palette, regression, pix2pix) under the same budget.
 
 Usage: python benchmarks/train_throughput.py [--preset cpu] [--batch 32] [--iters 5] [--set key=value ...]
 Every configuration runs the same Palette training step (loss on a random batch, backward, Adam)
 and the same sampler network evaluation in this one process; the table gives images per second and
-the ratio to the eager fp32 peer. Warm-up iterations (and compilation) are not timed.
+the ratio to the eager fp32 peer. The method table runs each method's own trainer step (the one
+`palette-bench run` uses: loss, backward, guard, optimizer steps, EMA) on one inpainting batch, with
+its ratio to Palette's. Warm-up iterations (and compilation) are not timed.
 """
 
 from __future__ import annotations
@@ -61,6 +64,33 @@ def measure(cfg, device, batch: int, iters: int, channels_last: bool, compiled: 
     return rates[0], rates[1]
 
 
+def measure_method(cfg, device, batch: int, iters: int, bf16: bool) -> float:
+    """Training images/s of the method's real trainer step on a fixed inpainting batch."""
+    import tempfile
+    from dataclasses import replace
+
+    from palette_bench.train import StepGuard, make_trainer
+
+    cfg = replace(cfg, train=replace(cfg.train, bf16=bf16, batch_size=batch))
+    trainer = make_trainer(cfg, device)
+    g = torch.Generator(device="cpu").manual_seed(0)
+    size = cfg.image_size
+    mask = torch.zeros(batch, 1, size, size)
+    mask[..., size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = 1
+    data = {"y0": torch.rand(batch, 3, size, size, generator=g) * 2 - 1, "mask": mask, "step": cfg.train.steps // 4, "j": list(range(batch))}
+    data["condition"] = torch.where(mask.bool(), torch.randn(batch, 3, size, size, generator=g), data["y0"])
+    with tempfile.TemporaryDirectory() as tmp:
+        guard = StepGuard(tmp, getattr(trainer, "limits", None))
+        for _ in range(2):
+            trainer.train_step(data, guard)
+        _sync(device)
+        start = time.perf_counter()
+        for _ in range(iters):
+            trainer.train_step(data, guard)
+        _sync(device)
+    return batch * iters / (time.perf_counter() - start)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="cpu")
@@ -86,6 +116,14 @@ def main():
         train_rate, sample_rate = measure(cfg, device, args.batch, args.iters, cl, comp, bf16)
         base = base or (train_rate, sample_rate)
         print(f"{label:<22} {train_rate:>12.1f} {train_rate / base[0]:>6.2f} {sample_rate:>13.1f} {sample_rate / base[1]:>6.2f}")
+    # the methods' training steps, same preset budget (pix2pix: generator without attention + PatchGAN)
+    for precision in ("fp32",) + (("bf16",) if device.type == "cuda" else ()):
+        print(f"\n{'method (' + precision + ')':<22} {'train img/s':>12} {'ratio':>6}")
+        palette = None
+        for method in ("palette", "regression", "pix2pix"):
+            rate = measure_method(resolve("inpainting", args.preset, args.overrides, method=method), device, args.batch, args.iters, precision == "bf16")
+            palette = palette or rate
+            print(f"{method:<22} {rate:>12.1f} {rate / palette:>6.2f}")
 
 
 if __name__ == "__main__":

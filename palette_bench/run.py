@@ -59,6 +59,7 @@ def _check_same(path: Path, wanted: dict, only: tuple[str, ...] | None = None) -
     if not path.exists():
         return
     have = json.loads(path.read_text())
+    have = {**_defaults(), **have}  # a folder written before a config key existed holds that key at its default
     wanted = json.loads(json.dumps(wanted))  # tuples become lists, as they are on disk
     if only is not None:
         have, wanted = ({k: d.get(k) for k in only} for d in (have, wanted))
@@ -76,6 +77,18 @@ def _check_same(path: Path, wanted: dict, only: tuple[str, ...] | None = None) -
     key = diff(have, wanted)
     if key:
         raise ConfigError(f"{path}: this run folder was made with another config ({key}: {_get(have, key)!r} there, {_get(wanted, key)!r} now); use another --run-dir, or --force with --stage all (or train) to start it over")
+
+
+def _defaults() -> dict:
+    """RunConfig's top-level defaults, as they are written to config.json."""
+    from dataclasses import MISSING, fields, is_dataclass
+
+    out = {}
+    for f in fields(RunConfig):
+        value = f.default if f.default is not MISSING else f.default_factory() if f.default_factory is not MISSING else MISSING
+        if value is not MISSING:
+            out[f.name] = to_dict(value) if is_dataclass(value) else value
+    return json.loads(json.dumps(out))
 
 
 def load_run_config(run_dir: str | Path) -> RunConfig:

@@ -66,3 +66,20 @@ def isolated_cache(tmp_path, monkeypatch):
     """Each test gets its own palette-bench cache and torch hub folder: no test sees another's files or the user's."""
     monkeypatch.setenv("PALETTE_BENCH_CACHE", str(tmp_path / "pb-cache"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+
+
+def write_small_builtin(path: Path, n: int = 20) -> Path:
+    """A small builtin protocol: 100 images, a 60-image reference, `n` inputs in each headline set (and inpainting's center)."""
+    path.write_text(
+        'name = "small-builtin"\ndescription = "test"\nimage_size = 32\ndiversity_samples = 2\n'
+        '[dataset]\nkind = "builtin"\nn = 100\n[reference]\nkind = "builtin"\nn = 60\n'
+        f"[tasks.colorization]\ngray = {{ n = {n} }}\n[tasks.inpainting]\nff20-30 = {{ n = {n} }}\ncenter = {{ n = {n} }}\n"
+        f"[tasks.uncropping]\nright = {{ n = {n} }}\n[tasks.jpeg]\nq10 = {{ n = {n} }}\n"
+    )
+    return path
+
+
+@pytest.fixture
+def small(tmp_path):
+    """The path of a small builtin protocol with 20 inputs per set (see write_small_builtin)."""
+    return str(write_small_builtin(tmp_path / "small.toml"))

@@ -23,15 +23,16 @@ def batch(task, eval_set, n=4):
     return torch.stack([it.image for it in items]), torch.stack([it.degraded.condition for it in items]), mask
 
 
+@pytest.mark.parametrize("inpaint", ["biharmonic", "telea"])
 @pytest.mark.parametrize("task,eval_set", [("inpainting", "ff20-30"), ("inpainting", "center"), ("uncropping", "right")])
-def test_known_pixels_are_kept_and_the_hole_is_smooth(task, eval_set):
+def test_known_pixels_are_kept_and_the_hole_is_smooth(task, eval_set, inpaint):
     y0, cond, mask = batch(task, eval_set)
-    out = Classical(task).predict(cond, mask)
+    out = Classical(task, inpaint).predict(cond, mask)
     known = mask.expand_as(out) == 0
     assert torch.equal(to_uint8(out)[known], to_uint8(y0)[known])
     hole = ~known
     assert out[hole].abs().max() <= 1
-    # biharmonic filling is smooth: far closer to the original than the noise it replaces
+    # the filling continues the known pixels: far closer to the original than the noise it replaces: far closer to the original than the noise it replaces
     assert (out[hole] - y0[hole]).abs().mean() < 0.5 * (cond[hole].clamp(-1, 1) - y0[hole]).abs().mean()
 
 
@@ -42,14 +43,7 @@ def test_the_input_is_the_output(task, eval_set):
 
 
 @pytest.mark.parametrize("task", ["colorization", "inpainting", "uncropping", "jpeg"])
-def test_classical_run_smoke(tmp_path, task):
-    small = tmp_path / "small.toml"
-    small.write_text(
-        'name = "small-builtin"\ndescription = "test"\nimage_size = 32\ndiversity_samples = 2\n'
-        '[dataset]\nkind = "builtin"\nn = 100\n[reference]\nkind = "builtin"\nn = 60\n'
-        '[tasks.colorization]\ngray = { n = 12 }\n[tasks.inpainting]\nff20-30 = { n = 12 }\n'
-        '[tasks.uncropping]\nright = { n = 12 }\n[tasks.jpeg]\nq10 = { n = 12 }\n'
-    )
+def test_classical_run_smoke(tmp_path, small, task):
     res = CliRunner().invoke(main, ["run", "--task", task, "--method", "classical", "--preset", "smoke", "--protocol", str(small), "--runs-root", str(tmp_path / "runs"), "--set", "sample.n=12"])
     assert res.exit_code == 0, res.output
     run_dir = tmp_path / "runs" / f"small-builtin-{task}-classical-smoke"
@@ -64,3 +58,21 @@ def test_classical_run_smoke(tmp_path, task):
             item = es[k]
             known = item.degraded.mask[0] == 0
             assert torch.equal(preds.load(index)[:, known], to_uint8(item.image)[:, known])
+
+
+def test_telea_and_biharmonic_differ_and_an_unknown_inpainter_is_named():
+    _, cond, mask = batch("uncropping", "right")
+    assert not torch.equal(Classical("uncropping", "telea").predict(cond, mask), Classical("uncropping").predict(cond, mask))
+    with pytest.raises(ValueError, match="classical.inpaint 'navier' is not one of biharmonic, telea"):
+        Classical("uncropping", "navier")
+
+
+def test_telea_run_gets_its_own_run_folder(tmp_path, small):
+    args = ["run", "--task", "inpainting", "--method", "classical", "--preset", "smoke", "--protocol", small, "--runs-root", str(tmp_path / "runs"), "--set", "sample.n=12"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    res = CliRunner().invoke(main, args + ["--set", "classical.inpaint=telea"])
+    assert res.exit_code == 0, res.output
+    folders = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert folders[0] == "small-builtin-inpainting-classical-smoke" and folders[1].startswith("small-builtin-inpainting-classical-smoke-") and len(folders) == 2
+    origin = json.loads((tmp_path / "runs" / folders[1] / "eval" / "ff20-30" / "samples" / ".done").read_text())
+    assert origin == {"method": "classical", "inpaint": "telea"}

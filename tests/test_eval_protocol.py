@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import write_small_builtin
 from standins import perturb, write_pngs
 
 from palette_bench.cli import main
@@ -21,12 +22,7 @@ FIELDS = {"value", "ci95", "n", "extractor", "weights_sha256", "verified"}
 
 @pytest.fixture
 def small_builtin(tmp_path):
-    p = tmp_path / "small.toml"
-    p.write_text(
-        'name = "small-builtin"\ndescription = "test"\nimage_size = 32\ndiversity_samples = 2\n'
-        '[dataset]\nkind = "builtin"\nn = 100\n[reference]\nkind = "builtin"\nn = 60\n'
-        '[tasks.inpainting]\ncenter = { n = 20 }\n[tasks.colorization]\ngray = { n = 20 }\n'
-    )
+    p = write_small_builtin(tmp_path / "small.toml")
     return load_protocol(str(p))
 
 

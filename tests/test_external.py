@@ -5,22 +5,15 @@ import shutil
 
 import pytest
 from click.testing import CliRunner
+from conftest import write_small_builtin
 from PIL import Image
 
 from palette_bench.cli import main
 
-SMALL = (
-    'name = "small-builtin"\ndescription = "test"\nimage_size = 32\ndiversity_samples = 2\n'
-    '[dataset]\nkind = "builtin"\nn = 100\n[reference]\nkind = "builtin"\nn = 60\n'
-    '[tasks.inpainting]\ncenter = { n = 12 }\n'
-)
-
-
 @pytest.fixture
 def classical_outputs(tmp_path):
     """The classical baseline's outputs on inpainting/center, and its metrics."""
-    proto = tmp_path / "small.toml"
-    proto.write_text(SMALL)
+    proto = write_small_builtin(tmp_path / "small.toml", n=12)
     args = ["run", "--task", "inpainting", "--eval-set", "center", "--preset", "smoke", "--protocol", str(proto), "--runs-root", str(tmp_path / "runs"), "--set", "sample.n=12"]
     res = CliRunner().invoke(main, args + ["--method", "classical"])
     assert res.exit_code == 0, res.output

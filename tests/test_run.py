@@ -16,34 +16,6 @@ from palette_bench.cli import main
 from palette_bench.config import ConfigError
 from palette_bench.runconfig import resolve
 
-SMALL = """name = "small-builtin"
-description = "test"
-image_size = 32
-diversity_samples = 2
-[dataset]
-kind = "builtin"
-n = 100
-[reference]
-kind = "builtin"
-n = 60
-[tasks.colorization]
-gray = { n = 20 }
-[tasks.inpainting]
-ff20-30 = { n = 20 }
-[tasks.uncropping]
-right = { n = 20 }
-[tasks.jpeg]
-q10 = { n = 20 }
-"""
-
-
-@pytest.fixture
-def small(tmp_path):
-    p = tmp_path / "small.toml"
-    p.write_text(SMALL)
-    return str(p)
-
-
 def cli(*args, env=None, timeout=600):
     """palette-bench in a fresh process, as a user (or torchrun) runs it."""
     return subprocess.run([sys.executable, "-m", "palette_bench.cli", *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
@@ -209,3 +181,16 @@ def test_two_process_evaluation_gathers_the_same_metrics(tmp_path, small):
     for name in m1:
         assert m1[name]["n"] == m2[name]["n"] == 12
         assert abs(m1[name]["value"] - m2[name]["value"]) <= 1e-6 * max(1.0, abs(m1[name]["value"])), name
+
+
+def test_a_run_folder_from_before_a_config_key_existed_still_resumes(tmp_path, small):
+    """config.json written without keys added later (at their defaults) is the same config; a real difference is not."""
+    args = ["run", "--task", "uncropping", "--preset", "smoke", "--protocol", small, "--run-dir", str(tmp_path / "r"), "--stage", "train"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    path = tmp_path / "r" / "config.json"
+    old = {k: v for k, v in json.loads(path.read_text()).items() if k not in ("pred", "name", "regression", "pix2pix", "classical")}
+    path.write_text(json.dumps(old))
+    res = CliRunner().invoke(main, args + ["--set", "train.steps=6"])
+    assert res.exit_code != 0 and "train.steps: 4 there, 6 now" in res.output
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
