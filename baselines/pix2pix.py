@@ -75,7 +75,9 @@ class PatchGAN(nn.Module):
         self.layers = layers
 
         def block(i, o, stride, normalise=True):
-            out = [nn.Conv2d(i, o, KERNEL, stride, 1)]
+            # no bias before instance norm: the norm removes any per-channel constant, so such a bias
+            # would only collect rounding noise, which Adam scales up to full-size steps
+            out = [nn.Conv2d(i, o, KERNEL, stride, 1, bias=not (normalise and norm))]
             if normalise and norm:
                 out.append(nn.InstanceNorm2d(o))
             return out + [nn.LeakyReLU(0.2)]
