@@ -3,9 +3,10 @@
     runs/<protocol>-<task>-<method>-<preset>[-<hash>]/
         config.json         the resolved config of the first command (the hash names overrides of the
                             preset's training config); `--resume DIR` continues with it
-        stats.jsonl         loss per step
+        stats.jsonl         losses per step (pix2pix: discriminator and generator losses)
         checkpoints/        ckpt-<step>.pt, each with the config inside
-        eval/<set>-<sampler><steps>[-raw]/
+        eval/<set>-<sampler><steps>[-raw]/   Palette; the one-output methods (regression, pix2pix,
+                                             classical, external) use eval/<set>[-raw]/
             config.json     the full resolved config of this sampling and evaluation
             samples/        NNNNNN.png and NNNNNN_k.png, by evaluation index and sample k
             metrics.json    the evaluation core's result
