@@ -115,11 +115,9 @@ def finalize(cfg: RunConfig) -> RunConfig:
 
 def run(cfg: RunConfig, stages=STAGES, runs_root: str | Path = "runs", run_dir: str | Path | None = None, force: bool = False, root=None, progress: bool = True) -> Path:
     """Run `stages` of `cfg`; returns the run folder."""
-    import torch
-
     from palette_bench.data.evalset import EvalSet
     from palette_bench.evaluate import EvalOptions, evaluate_protocol
-    from palette_bench.sample import predict_evalset, sample_evalset
+    from palette_bench.sample import PaletteSampler, sample_evalset
     from palette_bench.train import LEARNED_METHODS, build_model, checkpoints, load_checkpoint, train
 
     if cfg.method not in METHODS:
@@ -157,7 +155,7 @@ def run(cfg: RunConfig, stages=STAGES, runs_root: str | Path = "runs", run_dir: 
         if cfg.method == "classical":
             from baselines.classical import Classical
 
-            predict_evalset(Classical(cfg.task, cfg.classical.inpaint), evalset, ev / "samples", cfg.sample.batch_size, progress)
+            sample_evalset(Classical(cfg.task, cfg.classical.inpaint), evalset, ev / "samples", cfg.seed, 1, cfg.sample.batch_size, progress)
             origin = {"method": "classical", "inpaint": cfg.classical.inpaint}
         else:
             found = checkpoints(folder)
@@ -169,13 +167,13 @@ def run(cfg: RunConfig, stages=STAGES, runs_root: str | Path = "runs", run_dir: 
             model.load_state_dict(state["ema" if cfg.sample.use_ema and "ema" in state else "model"])
             model.eval()
             if cfg.method == "palette":
+                method = PaletteSampler(model, cfg.sample.sampler, cfg.sample.steps, device, cfg.sample.eta)
                 k = cfg.sample.samples_per_input or protocol.diversity_samples
-                with torch.no_grad():
-                    sample_evalset(model, evalset, ev / "samples", cfg.seed, k, cfg.sample.sampler, cfg.sample.steps, cfg.sample.batch_size, device, cfg.sample.eta, progress)
             else:
                 from baselines.regression import DirectPredictor
 
-                predict_evalset(DirectPredictor(model, device, squash=cfg.method == "pix2pix"), evalset, ev / "samples", cfg.sample.batch_size, progress)
+                method, k = DirectPredictor(model, device, squash=cfg.method == "pix2pix"), 1
+            sample_evalset(method, evalset, ev / "samples", cfg.seed, k, cfg.sample.batch_size, progress)
             origin = {"checkpoint": found[-1].name, "step": state["step"]}
         dist.barrier()
         if dist.is_main():
