@@ -13,7 +13,6 @@ import torch
 
 from palette_bench.images import from_uint8, to_uint8
 
-INPAINTERS = ("biharmonic", "telea")
 TELEA_RADIUS = 3  # pixels around a hole pixel that inform it (OpenCV's documented default use)
 
 
@@ -34,6 +33,9 @@ def _telea(image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
     return from_uint8(filled)
 
 
+INPAINTERS = {"biharmonic": _biharmonic, "telea": _telea}  # classical.inpaint -> hole filler
+
+
 class Classical:
     """predict(condition, mask, generator) -> outputs, all [B, 3, H, W] in model space; known pixels kept exactly."""
 
@@ -42,7 +44,7 @@ class Classical:
     def __init__(self, task: str, inpaint: str = "biharmonic"):
         if inpaint not in INPAINTERS:
             raise ValueError(f"classical.inpaint '{inpaint}' is not one of {', '.join(INPAINTERS)}")
-        self.task, self.fill = task, {"biharmonic": _biharmonic, "telea": _telea}[inpaint]
+        self.task, self.fill = task, INPAINTERS[inpaint]
 
     def predict(self, condition: torch.Tensor, mask: torch.Tensor | None, generator=None) -> torch.Tensor:
         if mask is None:  # colorization and JPEG restoration: the input is the output
