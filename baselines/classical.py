@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from palette_bench.images import from_uint8, to_uint8
+from palette_bench.methods import Method, register
 
 TELEA_RADIUS = 3  # pixels around a hole pixel that inform it (OpenCV's documented default use)
 
@@ -55,3 +56,12 @@ class Classical:
             filled = self.fill(image, hole)
             out.append(torch.where(hole, filled, image))  # the known pixels are copied, not re-estimated
         return torch.stack(out)
+
+
+@register
+class ClassicalMethod(Method):
+    name = "classical"
+    section = "classical"
+
+    def predictor(self, cfg, state, device):
+        return Classical(cfg.task, cfg.classical.inpaint)

@@ -15,14 +15,17 @@ so this one is deterministic and gives one output per input.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines.regression import direct_output
+from baselines.regression import DirectPredictor, direct_output
+from palette_bench.methods import Method, register
 from palette_bench.models.diffusion import masked_error
 from palette_bench.runconfig import RunConfig
+from palette_bench.train import build_model, network_from_state, wrap
 
 KERNEL = 4  # every PatchGAN convolution is 4x4 with padding 1
 
@@ -128,8 +131,6 @@ class Pix2PixTrainer:
     """Generator and discriminator, each with its Adam; one alternating step per batch (D, then G)."""
 
     def __init__(self, cfg: RunConfig, device: torch.device):
-        from palette_bench.train import build_model, wrap
-
         self.cfg, self.device, p = cfg, device, cfg.pix2pix
         self.generator = build_model(cfg).to(device)
         self.discriminator = build_discriminator(cfg).to(device)
@@ -182,3 +183,20 @@ class Pix2PixTrainer:
         guard(generator_loss=g_loss)
         self.opt_g.step()
         return {"discriminator_loss": d_loss.detach(), "generator_loss": g_loss.detach(), "generator_adv": g_adv.detach(), "generator_l1": g_l1.detach(), "lr": lr}
+
+
+@register
+class Pix2Pix(Method):
+    name = "pix2pix"
+    section = "pix2pix"
+
+    def network(self, cfg):
+        net = replace(cfg.model, in_channels=3)  # the condition only
+        return net if cfg.pix2pix.attention else replace(net, attention_resolutions=())  # fully convolutional
+
+    def trainer(self, cfg, device):
+        return Pix2PixTrainer(cfg, device)
+
+    def predictor(self, cfg, state, device):
+        # pix2pix keeps no EMA: its generator is used as trained
+        return DirectPredictor(network_from_state(cfg, state, device), device, squash=True)

@@ -8,9 +8,13 @@ uncropping it covers the pixels to generate and the known pixels are copied into
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
+from palette_bench.methods import Method, register
 from palette_bench.models.diffusion import masked_error
+from palette_bench.train import UNetTrainer, network_from_state
 
 
 def direct_output(net, condition: torch.Tensor, mask: torch.Tensor | None, squash: bool = False) -> torch.Tensor:
@@ -44,3 +48,28 @@ class DirectPredictor:
         mask = None if mask is None else mask.to(self.device)
         out = direct_output(self.net, condition.to(self.device), mask, self.squash)
         return out.clamp(-1, 1).cpu()
+
+
+class RegressionTrainer(UNetTrainer):
+    """Palette's optimizer, warm-up and EMA on the direct prediction's loss."""
+
+    def loss(self, batch: dict) -> torch.Tensor:
+        mask = None if batch["mask"] is None else batch["mask"].to(self.device)
+        y0, condition = batch["y0"].to(self.device), batch["condition"].to(self.device)
+        return regression_loss(self.net, y0, condition, mask, p=2 if self.cfg.regression.loss == "l2" else 1).mean()
+
+
+@register
+class Regression(Method):
+    name = "regression"
+    section = "regression"
+    uses_ema = True
+
+    def network(self, cfg):
+        return replace(cfg.model, in_channels=3)  # the condition only: no noisy y_t
+
+    def trainer(self, cfg, device):
+        return RegressionTrainer(cfg, device)
+
+    def predictor(self, cfg, state, device):
+        return DirectPredictor(network_from_state(cfg, state, device), device)

@@ -50,3 +50,12 @@ def all_reduce_mean(value: torch.Tensor) -> torch.Tensor:
         dist.all_reduce(value)
         value /= world_size()
     return value
+
+
+def all_gather_stacked(value: torch.Tensor) -> torch.Tensor:
+    """[world_size, *value.shape]: every process's `value`, in rank order (one row in a single process)."""
+    if not dist.is_initialized():
+        return value.unsqueeze(0)
+    rows = [torch.empty_like(value) for _ in range(world_size())]
+    dist.all_gather(rows, value.contiguous())
+    return torch.stack(rows)

@@ -25,34 +25,30 @@ from pathlib import Path
 from palette_bench import distributed as dist
 from palette_bench.config import ConfigError, to_dict
 from palette_bench.io import atomic_write_json
+from palette_bench.methods import get_method
 from palette_bench.protocols import load_protocol
 from palette_bench.runconfig import DEFAULT_EVAL_SET, RunConfig, config_hash, load_presets, resolve
 
 STAGES = ("train", "sample", "eval")
-# palette: the diffusion model. regression, pix2pix: learned baselines, one deterministic output per
-# input (baselines/). classical: no learning. external: outputs already in a folder.
-METHODS = ("palette", "regression", "pix2pix", "classical", "external")
 
 
 def run_dir_for(cfg: RunConfig, base: Path) -> Path:
-    """Named by what it is; a hash is added when the training config differs from the preset's."""
-    if cfg.method == "external":
-        return base / f"{load_protocol(cfg.protocol).name}-{cfg.task}-external-{cfg.name}"
-    name = f"{load_protocol(cfg.protocol).name}-{cfg.task}-{cfg.method}-{cfg.preset}"
-    preset_cfg = resolve(cfg.task, cfg.preset, method=cfg.method, protocol=cfg.protocol, seed=cfg.seed, image_size=cfg.image_size)
-    if preset_cfg.training_identity() != cfg.training_identity():
-        name += "-" + config_hash(cfg.training_identity())
+    """Named by what it is; a hash is added when the training config differs from the preset's.
+
+    `cfg` is the fully resolved config, overrides included; the preset's own config (same method,
+    protocol, seed and outputs, no overrides) is only compared with it, never validated.
+    """
+    method = get_method(cfg.method)
+    name = method.folder_name(cfg, load_protocol(cfg.protocol).name)
+    if method.name != "external":
+        preset_cfg = resolve(cfg.task, cfg.preset, method=cfg.method, protocol=cfg.protocol, seed=cfg.seed, pred=cfg.pred, name=cfg.name)
+        if preset_cfg.training_identity() != cfg.training_identity():
+            name += "-" + config_hash(cfg.training_identity())
     return base / name
 
 
 def eval_dir_for(cfg: RunConfig, run_dir: Path) -> Path:
-    if cfg.method in ("classical", "external", "pix2pix"):
-        return run_dir / "eval" / cfg.eval_set
-    if cfg.method == "regression":
-        return run_dir / "eval" / (cfg.eval_set + ("" if cfg.sample.use_ema else "-raw"))
-    s = cfg.sample
-    name = f"{cfg.eval_set}-{s.sampler}{s.steps}" + ("" if s.use_ema else "-raw") + (f"-eta{s.eta:g}" if s.sampler == "ddim" and s.eta else "")
-    return run_dir / "eval" / name
+    return Path(run_dir) / "eval" / get_method(cfg.method).eval_name(cfg)
 
 
 def _check_same(path: Path, wanted: dict, only: tuple[str, ...] | None = None) -> None:
@@ -113,23 +109,30 @@ def finalize(cfg: RunConfig) -> RunConfig:
     return replace(cfg, eval_set=cfg.eval_set or DEFAULT_EVAL_SET[cfg.task])
 
 
-def run(cfg: RunConfig, stages=STAGES, runs_root: str | Path = "runs", run_dir: str | Path | None = None, force: bool = False, root=None, progress: bool = True) -> Path:
-    """Run `stages` of `cfg`; returns the run folder."""
+def run(
+    cfg: RunConfig,
+    stages=STAGES,
+    runs_root: str | Path = "runs",
+    run_dir: str | Path | None = None,
+    force: bool = False,
+    root=None,
+    progress: bool = True,
+    weights_dir: str | None = None,
+    allow_unverified_weights: bool = False,
+) -> Path:
+    """Run `stages` of `cfg`; returns the run folder. Everything the stages need is checked first (preflight)."""
     from palette_bench.data.evalset import EvalSet
     from palette_bench.evaluate import EvalOptions, evaluate_protocol
-    from palette_bench.sample import PaletteSampler, sample_evalset
-    from palette_bench.train import LEARNED_METHODS, build_model, checkpoints, load_checkpoint, train
+    from palette_bench.preflight import preflight
+    from palette_bench.sample import sample_evalset
+    from palette_bench.train import checkpoints, load_checkpoint, train
 
-    if cfg.method not in METHODS:
-        raise ConfigError(f"method '{cfg.method}' is not available in this version (available: {', '.join(METHODS)})")
-    if (cfg.method == "external") != bool(cfg.pred and cfg.name):
-        raise ConfigError("--pred DIR and --name NAME go with --method external, and it needs both")
+    method = get_method(cfg.method)
     device = dist.init()
     protocol = load_protocol(cfg.protocol).with_size(cfg.image_size)
     cfg = finalize(cfg)
-    eval_set = cfg.eval_set
-    protocol.eval_set(cfg.task, eval_set)  # an unknown evaluation set fails now, not after training
     folder = Path(run_dir) if run_dir else run_dir_for(cfg, Path(runs_root))
+    preflight(cfg, protocol, stages, folder, root, weights_dir, allow_unverified_weights)
     ev = eval_dir_for(cfg, folder)
     if dist.is_main():
         if force and "train" in stages and folder.exists():
@@ -146,48 +149,44 @@ def run(cfg: RunConfig, stages=STAGES, runs_root: str | Path = "runs", run_dir: 
         atomic_write_json(ev / "config.json", to_dict(cfg))
     dist.barrier()
 
-    if "train" in stages and cfg.method in LEARNED_METHODS:
+    if "train" in stages and method.learns:
         train(cfg, protocol, folder, device, root=root, progress=progress)
-    done = folder / "checkpoints"
-    samples = Path(cfg.pred) if cfg.method == "external" else ev / "samples"
-    if "sample" in stages and cfg.method != "external" and not (ev / "samples" / ".done").exists():
-        evalset = EvalSet(protocol, cfg.task, eval_set, n=cfg.sample.n or None, root=root)
-        if cfg.method == "classical":
-            from baselines.classical import Classical
-
-            sample_evalset(Classical(cfg.task, cfg.classical.inpaint), evalset, ev / "samples", cfg.seed, 1, cfg.sample.batch_size, progress)
-            origin = {"method": "classical", "inpaint": cfg.classical.inpaint}
-        else:
+    samples = method.outputs(cfg, ev)
+    makes_outputs = samples == ev / "samples"  # an external method brings its outputs instead
+    if "sample" in stages and makes_outputs and not (samples / ".done").exists():
+        evalset = EvalSet(protocol, cfg.task, cfg.eval_set, n=cfg.sample.n or None, root=root)
+        state, origin = None, {"method": cfg.method, **(to_dict(cfg)[method.section] if method.section else {})}
+        if method.learns:
             found = checkpoints(folder)
             if not found:
-                raise FileNotFoundError(f"{done}: no checkpoint to sample from (run --stage train first)")
+                raise FileNotFoundError(f"{folder / 'checkpoints'}: no checkpoint to sample from (run --stage train first)")
             state = load_checkpoint(found[-1], device)
-            model = build_model(cfg).to(device)
-            # pix2pix keeps no EMA (its generator is used as trained)
-            model.load_state_dict(state["ema" if cfg.sample.use_ema and "ema" in state else "model"])
-            model.eval()
-            if cfg.method == "palette":
-                method = PaletteSampler(model, cfg.sample.sampler, cfg.sample.steps, device, cfg.sample.eta)
-                k = cfg.sample.samples_per_input or protocol.diversity_samples
-            else:
-                from baselines.regression import DirectPredictor
-
-                method, k = DirectPredictor(model, device, squash=cfg.method == "pix2pix"), 1
-            sample_evalset(method, evalset, ev / "samples", cfg.seed, k, cfg.sample.batch_size, progress)
             origin = {"checkpoint": found[-1].name, "step": state["step"]}
+        predictor = method.predictor(cfg, state, device)
+        sample_evalset(predictor, evalset, samples, cfg.seed, method.samples_per_input(cfg, protocol), cfg.sample.batch_size, progress)
         dist.barrier()
         if dist.is_main():
-            (ev / "samples").mkdir(parents=True, exist_ok=True)
-            (ev / "samples" / ".done").write_text(json.dumps(origin) + "\n")
+            samples.mkdir(parents=True, exist_ok=True)
+            (samples / ".done").write_text(json.dumps(origin) + "\n")
     if "eval" in stages and not (ev / "metrics.json").exists():
         from palette_bench.metrics.judge import JudgeConfig
 
         judge = JudgeConfig(train_images=cfg.eval.judge_train_images, epochs=cfg.eval.judge_epochs)
-        opts = EvalOptions(metrics=cfg.eval.metrics, batch_size=cfg.eval.batch_size, bootstrap=cfg.eval.bootstrap, device=str(device), judge_config=judge, progress=progress)
+        opts = EvalOptions(
+            metrics=cfg.eval.metrics,
+            batch_size=cfg.eval.batch_size,
+            bootstrap=cfg.eval.bootstrap,
+            device=str(device),
+            judge_config=judge,
+            progress=progress,
+            weights_dir=weights_dir,
+            allow_unverified=allow_unverified_weights,
+        )
         # every process evaluates its share of the inputs; rank 0 gathers them and gets the result
-        result = evaluate_protocol(protocol, cfg.task, eval_set, samples, opts, root=root, n=cfg.sample.n or None)
+        result = evaluate_protocol(protocol, cfg.task, cfg.eval_set, samples, opts, root=root, n=cfg.sample.n or None)
         if dist.is_main():
-            origin = {"method": "external", "pred": str(Path(cfg.pred).resolve())} if cfg.method == "external" else json.loads((samples / ".done").read_text())
+            done = samples / ".done"
+            origin = json.loads(done.read_text()) if done.exists() else {"method": cfg.method, "pred": str(samples.resolve())}
             result["run"] = {"folder": str(folder), "sampled_from": origin}
             atomic_write_json(ev / "metrics.json", result)
     dist.barrier()

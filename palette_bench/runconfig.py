@@ -105,10 +105,6 @@ class ClassicalConfig:
     inpaint: Literal["biharmonic", "telea"] = "biharmonic"  # scikit-image's biharmonic or OpenCV's Telea
 
 
-# The config section each method reads besides the shared ones; it joins the training identity.
-METHOD_SECTIONS = {"regression": "regression", "pix2pix": "pix2pix", "classical": "classical"}
-
-
 @dataclass(frozen=True)
 class RunConfig:
     task: str
@@ -133,9 +129,10 @@ class RunConfig:
         """What determines the trained weights; sampling and evaluation settings are not part of it."""
         d = to_dict(self)
         keys = ["task", "method", "protocol", "image_size", "seed", "model", "train", "pred", "name"]
-        # each method's own section; Palette's is the diffusion config
-        keys.append(METHOD_SECTIONS.get(self.method, "diffusion"))
-        return {k: d[k] for k in keys}
+        from palette_bench.methods import get_method
+
+        section = get_method(self.method).section  # each method's own section; Palette's is the diffusion config
+        return {k: d[k] for k in keys + ([section] if section else [])}
 
 
 def load_presets() -> dict:

@@ -1,14 +1,16 @@
 """The training loop every learned method shares: data, resume, logging, checkpoints, DDP under torchrun.
 
-What a method trains is a *trainer* (Palette's and the regression baseline's `DenoiserTrainer` here,
-pix2pix's in baselines/pix2pix.py): it owns its networks and optimizers and runs one step on a
+What a method trains is a *trainer* (`UNetTrainer` subclasses for Palette and the regression
+baseline, pix2pix's own in baselines/pix2pix.py), which the method registry
+(palette_bench/methods/) hands out: it owns its networks and optimizers and runs one step on a
 batch. The loop around it is common, so every method sees the same examples in the same order,
 under the same budget (train.steps, train.batch_size, image_size of the preset).
 
 Checkpoints hold the trainer's networks and optimizers, the step, the RNG states and the resolved
 config; they are written atomically and loaded with weights_only=True. Re-running the same command
 resumes from the last one and produces the same subsequent losses as an uninterrupted run. A
-non-finite loss stops the run before any optimizer steps on it, so the last checkpoint stays good.
+non-finite loss on any process stops every process before any optimizer steps on it, so the last
+checkpoint stays good.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import copy
 import json
 import math
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -26,31 +27,29 @@ from tqdm import tqdm
 from palette_bench import distributed as dist
 from palette_bench.config import to_dict
 from palette_bench.io import atomic_writer
-from palette_bench.models.diffusion import draw_noise, linear_schedule, palette_loss, sample_gamma
+from palette_bench.methods import get_method
+from palette_bench.models.diffusion import linear_schedule
 from palette_bench.models.unet import UNet
 from palette_bench.protocols import Protocol
 from palette_bench.runconfig import RunConfig
-from palette_bench.seeding import generator_for
 from palette_bench.training_data import TrainingBatches, loader
-
-LEARNED_METHODS = ("palette", "regression", "pix2pix")
-
-
-def network_config(cfg: RunConfig):
-    """The U-Net of a method: Palette's sees [condition, y_t]; the direct predictors see the condition only."""
-    if cfg.method == "palette":
-        return cfg.model
-    net = replace(cfg.model, in_channels=3)
-    if cfg.method == "pix2pix" and not cfg.pix2pix.attention:
-        net = replace(net, attention_resolutions=())  # pix2pix's generator is fully convolutional
-    return net
 
 
 def build_model(cfg: RunConfig) -> UNet:
     """The method's U-Net (Palette's denoiser, or the regression / pix2pix generator), initialised from the run's seed."""
+    net = get_method(cfg.method).network(cfg)
+    if net is None:
+        raise ValueError(f"method '{cfg.method}' has no network")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
-        return UNet(network_config(cfg))
+        return UNet(net)
+
+
+def network_from_state(cfg: RunConfig, state: dict, device) -> UNet:
+    """The trained network of a checkpoint, in eval mode: its EMA weights when sample.use_ema and it keeps an EMA."""
+    model = build_model(cfg).to(device)
+    model.load_state_dict(state["ema" if cfg.sample.use_ema and "ema" in state else "model"])
+    return model.eval()
 
 
 def atomic_torch_save(obj, path: Path) -> None:
@@ -88,25 +87,34 @@ class TrainingCollapse(FloatingPointError):
 
 
 class StepGuard:
-    """Stops the run when a loss is non-finite or above its limit; called between backward and optimizer.step."""
+    """Stops the run when a loss is non-finite or above its limit; called between backward and optimizer.step.
+
+    Under torchrun every process gathers every process's losses before deciding, so a NaN on one rank
+    stops all of them at the same step with the same message, instead of leaving the others waiting
+    at their next collective.
+    """
 
     def __init__(self, run_dir: Path, limits: dict[str, float] | None = None):
         self.run_dir, self.limits, self.step = Path(run_dir), limits or {}, 0
 
     def __call__(self, **losses: torch.Tensor) -> None:
-        for name, value in losses.items():
-            v = float(value.detach())
-            limit = self.limits.get(name, math.inf)
-            if math.isfinite(v) and v <= limit:
-                continue
-            found = checkpoints(self.run_dir)
-            kept = f"the last good checkpoint {found[-1]} is kept" if found else "no checkpoint had been written yet"
-            why = f"{name.replace('_', ' ')} is {v}" + ("" if not math.isfinite(v) else f", above its limit {limit:g}")
-            raise TrainingCollapse(f"{self.run_dir}: {why} at step {self.step + 1}; training stopped, {kept}")
+        names = list(losses)
+        local = torch.stack([v.detach().float().reshape(()) for v in losses.values()])
+        values = dist.all_gather_stacked(local).cpu()  # [world, losses]: the same on every process
+        for r in range(values.shape[0]):
+            for name, v in zip(names, values[r].tolist()):
+                limit = self.limits.get(name, math.inf)
+                if math.isfinite(v) and v <= limit:
+                    continue
+                found = checkpoints(self.run_dir)
+                kept = f"the last good checkpoint {found[-1]} is kept" if found else "no checkpoint had been written yet"
+                why = f"{name.replace('_', ' ')} is {v}" + ("" if not math.isfinite(v) else f", above its limit {limit:g}")
+                where = f" on rank {r}" if values.shape[0] > 1 else ""
+                raise TrainingCollapse(f"{self.run_dir}: {why}{where} at step {self.step + 1}; training stopped, {kept}")
 
 
-class DenoiserTrainer:
-    """One U-Net, its EMA and Adam: Palette's denoiser, or the regression baseline's direct predictor.
+class UNetTrainer:
+    """One U-Net, its EMA and Adam; subclasses define loss(batch) (Palette's denoiser, the regression baseline).
 
     Both use the preset's learning rate, warm-up, clipping and EMA, so the regression baseline gets
     exactly Palette's training budget; only the loss differs.
@@ -134,18 +142,7 @@ class DenoiserTrainer:
 
     def loss(self, batch: dict) -> torch.Tensor:
         """Mean over this process's examples of the method's loss."""
-        mask = None if batch["mask"] is None else batch["mask"].to(self.device)
-        y0, condition = batch["y0"].to(self.device), batch["condition"].to(self.device)
-        if self.cfg.method == "regression":
-            from baselines.regression import regression_loss
-
-            return regression_loss(self.net, y0, condition, mask, p=2 if self.cfg.regression.loss == "l2" else 1).mean()
-        # Palette: every draw keyed to (seed, step, j)
-        gens = [generator_for("train-noise", self.cfg.seed, batch["step"], j) for j in batch["j"]]
-        gamma = sample_gamma(self.schedule, gens).to(self.device)
-        eps = draw_noise(batch["y0"].shape[1:], gens).to(self.device)
-        p = 2 if self.cfg.diffusion.loss == "l2" else 1
-        return palette_loss(self.net, y0, condition, mask, gamma, eps, p=p).mean()
+        raise NotImplementedError
 
     def train_step(self, batch: dict, guard: StepGuard) -> dict:
         cfg, step = self.cfg, batch["step"]
@@ -165,13 +162,11 @@ class DenoiserTrainer:
 
 
 def make_trainer(cfg: RunConfig, device: torch.device):
-    if cfg.method == "pix2pix":
-        from baselines.pix2pix import Pix2PixTrainer
-
-        return Pix2PixTrainer(cfg, device)
-    if cfg.method in ("palette", "regression"):
-        return DenoiserTrainer(cfg, device)
-    raise ValueError(f"method '{cfg.method}' does not train")
+    """The method's trainer, from the method registry."""
+    trainer = get_method(cfg.method).trainer(cfg, device)
+    if trainer is None:
+        raise ValueError(f"method '{cfg.method}' does not train")
+    return trainer
 
 
 def _truncate_stats(path: Path, step: int) -> None:

@@ -125,7 +125,7 @@ def test_paper_layout_at_256_attends_at_32_16_8():
 
 def test_unreachable_attention_resolution_is_an_error():
     with pytest.raises(ValueError, match="attention resolution 4 is never reached: feature maps are 64, 32, 16, 8"):
-        UNetConfig(image_size=64, channel_mults=(1, 2, 2, 2), attention_resolutions=(16, 4))
+        UNetConfig(image_size=64, channel_mults=(1, 2, 2, 2), attention_resolutions=(16, 4)).validate()
     with pytest.raises(ValueError, match="not one of"):
         UNetConfig(attention="axial")
 

@@ -50,6 +50,13 @@ class UNetConfig:
             raise ValueError(f"channel_mults must be positive integers, got {self.channel_mults}")
         if self.num_res_blocks < 1:
             raise ValueError(f"num_res_blocks must be at least 1, got {self.num_res_blocks}")
+
+    def validate(self) -> None:
+        """Check the settings against the image size; UNet() calls it, and so does run's preflight before any work.
+
+        Kept out of __post_init__ so that a config whose image_size is overridden can be built (and
+        named) first, and so that a method without a U-Net never has its model section checked.
+        """
         levels = len(self.channel_mults)
         if self.image_size % 2 ** (levels - 1):
             raise ValueError(f"image_size {self.image_size} cannot be halved {levels - 1} times ({levels} levels)")
@@ -191,6 +198,7 @@ class UNet(nn.Module):
 
     def __init__(self, config: UNetConfig):
         super().__init__()
+        config.validate()
         self.config = c = config
         base, mults, sizes = c.base_channels, c.channel_mults, feature_sizes(c)
         emb_ch = 4 * base

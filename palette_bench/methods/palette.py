@@ -1,0 +1,42 @@
+"""Palette (Saharia et al. 2022): the conditional diffusion model, trained with the loss of Eq. 2 and sampled by a sampler."""
+
+from __future__ import annotations
+
+from palette_bench.methods import Method, register
+from palette_bench.models.diffusion import draw_noise, palette_loss, sample_gamma
+from palette_bench.seeding import generator_for
+from palette_bench.train import UNetTrainer
+
+
+class PaletteTrainer(UNetTrainer):
+    """E || f(x, sqrt(gamma) y0 + sqrt(1 - gamma) eps, gamma) - eps ||_p^p, every draw keyed to (seed, step, j)."""
+
+    def loss(self, batch: dict):
+        mask = None if batch["mask"] is None else batch["mask"].to(self.device)
+        y0, condition = batch["y0"].to(self.device), batch["condition"].to(self.device)
+        gens = [generator_for("train-noise", self.cfg.seed, batch["step"], j) for j in batch["j"]]
+        gamma = sample_gamma(self.schedule, gens).to(self.device)
+        eps = draw_noise(batch["y0"].shape[1:], gens).to(self.device)
+        p = 2 if self.cfg.diffusion.loss == "l2" else 1
+        return palette_loss(self.net, y0, condition, mask, gamma, eps, p=p).mean()
+
+
+@register
+class Palette(Method):
+    name = "palette"
+    section = "diffusion"
+    stochastic = True
+    uses_ema = True
+
+    def network(self, cfg):
+        return cfg.model  # sees [y_t, condition]: 6 input channels
+
+    def trainer(self, cfg, device):
+        return PaletteTrainer(cfg, device)
+
+    def predictor(self, cfg, state, device):
+        from palette_bench.sample import PaletteSampler
+        from palette_bench.train import network_from_state
+
+        model = network_from_state(cfg, state, device)
+        return PaletteSampler(model, cfg.sample.sampler, cfg.sample.steps, device, cfg.sample.eta)
