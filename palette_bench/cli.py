@@ -11,10 +11,11 @@ import click
 from palette_bench.config import ConfigError
 from palette_bench.data.files import BadImageError
 from palette_bench.tasks import TASKS
+from palette_bench.train import TrainingCollapse
 from palette_bench.weights import WeightsError
 
 # Errors a user can fix from the message alone: printed as one line, no traceback.
-USER_ERRORS = (ConfigError, BadImageError, WeightsError, FileNotFoundError, ValueError)
+USER_ERRORS = (ConfigError, BadImageError, WeightsError, FileNotFoundError, ValueError, TrainingCollapse)
 
 
 class Group(click.Group):
@@ -55,7 +56,7 @@ skip_bad_option = click.option("--skip-bad", is_flag=True, help="Skip unreadable
 
 @main.command("run")
 @click.option("--task", default=None, type=click.Choice(list(TASKS)), help="Palette task.")
-@click.option("--method", default="palette", show_default=True, help="palette, regression, pix2pix, classical, or external (outputs already in --pred, named --name).")
+@click.option("--method", default="palette", show_default=True, help="A registered method: palette, regression, pix2pix, classical, or external (outputs already in --pred, named --name).")
 @click.option("--pred", default=None, type=click.Path(file_okay=False), help="--method external: folder of outputs (NNNNNN.png, NNNNNN_k.png).")
 @click.option("--name", default=None, help="--method external: the method's name in run folders and tables.")
 @click.option("--preset", default="cpu", show_default=True, help="smoke (seconds), cpu (about 15 min on 2 cores), paper (GPU clusters).")
@@ -71,8 +72,10 @@ skip_bad_option = click.option("--skip-bad", is_flag=True, help="Skip unreadable
 @click.option("--force", is_flag=True, help="Redo the requested stages even if they completed.")
 @click.option("--resume", "resume_dir", default=None, type=click.Path(file_okay=False), help="Continue the run in this folder with the config it was made with (re-running the same command does the same).")
 @root_option
+@click.option("--weights-dir", default=None, help="Folder of the metrics' weights files (default: torch.hub's checkpoints folder, $TORCH_HOME/hub/checkpoints).")
+@click.option("--allow-unverified-weights", is_flag=True, help="Use weights files whose sha256 does not match; results are marked unverified.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and the run folder, and stop.")
-def run_command(task, method, pred, name, preset, protocol, eval_set, sampler, steps, stage, overrides, seed, runs_root, run_dir, force, resume_dir, root, dry_run):
+def run_command(task, method, pred, name, preset, protocol, eval_set, sampler, steps, stage, overrides, seed, runs_root, run_dir, force, resume_dir, root, weights_dir, allow_unverified_weights, dry_run):
     """Train, sample and evaluate a method on a task (resumes; completed stages are skipped)."""
     from palette_bench.config import to_dict
     from palette_bench.run import STAGES, load_run_config, run, run_dir_for
@@ -89,7 +92,8 @@ def run_command(task, method, pred, name, preset, protocol, eval_set, sampler, s
     if dry_run:
         click.echo(json.dumps({"run_dir": str(run_dir or run_dir_for(cfg, Path(runs_root))), "config": to_dict(cfg)}, indent=2))
         return
-    folder = run(cfg, STAGES if stage == "all" else (stage,), runs_root=runs_root, run_dir=run_dir, force=force, root=root)
+    stages = STAGES if stage == "all" else (stage,)
+    folder = run(cfg, stages, runs_root=runs_root, run_dir=run_dir, force=force, root=root, weights_dir=weights_dir, allow_unverified_weights=allow_unverified_weights)
     click.echo(f"run folder: {folder}")
     from palette_bench.evaluate import metric_table
     from palette_bench.run import eval_dir_for, finalize
@@ -178,50 +182,98 @@ def preview(task, eval_set, protocol, size, n, out, root, skip_bad):
 @data.command()
 @protocol_option
 @root_option
+@click.option("--decode", is_flag=True, help="Also decode every image file of the evaluation and reference sets and list the unreadable ones.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def check(protocol, root, as_json):
-    """Report which of a protocol's files are present and what to do about the missing ones; exit 1 if any is missing."""
-    from palette_bench.data.check import check_protocol
+def check(protocol, root, decode, as_json):
+    """Report which of a protocol's files are present and what to do about the missing ones; exit 1 if any is missing (or, with --decode, unreadable)."""
+    from palette_bench.data.check import check_protocol, decode_protocol
     from palette_bench.protocols import load_protocol
 
-    findings = check_protocol(load_protocol(protocol), root)
+    spec = load_protocol(protocol)
+    findings = check_protocol(spec, root)
+    decoded = decode_protocol(spec, root, progress=not as_json) if decode else []
     if as_json:
-        click.echo(json.dumps([f.__dict__ for f in findings], indent=2))
+        click.echo(json.dumps([f.__dict__ for f in findings + decoded], indent=2))
     else:
         for f in findings:
             click.echo(f"{'ok' if f.ok else 'MISSING':>7}  {f.item}: {f.detail}")
-    if not all(f.ok for f in findings):
+        for f in decoded:
+            click.echo(f"{'ok' if f.ok else 'BAD':>7}  {f.item}: {f.detail}")
+    if not all(f.ok for f in findings + decoded):
         sys.exit(1)
 
 
 weights_dir_option = click.option("--weights-dir", default=None, help="Folder of the weights files (default: torch.hub's checkpoints folder, $TORCH_HOME/hub/checkpoints).")
 
 
+def _run_eval_folder(run_dir: str, eval_dir: str | None) -> tuple[Path, dict]:
+    """A run's sampling folder (eval/<name>/) and the config it was sampled with: the only one, or the one --eval-dir names."""
+    found = {p.parent.name: p for p in sorted(Path(run_dir).glob("eval/*/config.json"))}
+    if not found:
+        raise FileNotFoundError(f"{run_dir}: no eval/<name>/config.json (not a run folder, or nothing sampled yet)")
+    if eval_dir is None and len(found) > 1:
+        raise click.UsageError(f"{run_dir} has several evaluation folders; choose one with --eval-dir ({', '.join(found)})")
+    name = eval_dir if eval_dir is not None else next(iter(found))
+    if name not in found:
+        raise click.UsageError(f"{run_dir}: no evaluation folder eval/{name} (it has: {', '.join(found)})")
+    # Read as JSON, not through the run module: a folder from any version of the run stage can be evaluated.
+    return found[name].parent, json.loads(found[name].read_text())
+
+
 @main.command("eval")
-@click.option("--pred", required=True, type=click.Path(file_okay=False), help="Folder of outputs: NNNNNN.png per evaluation index, NNNNNN_k.png for extra samples.")
+@click.option("--pred", default=None, type=click.Path(file_okay=False), help="Folder of outputs: NNNNNN.png per evaluation index, NNNNNN_k.png for extra samples.")
 @click.option("--ref", default=None, type=click.Path(file_okay=False), help="Two-folder mode: a folder of reference images (FID, IS, KID; PD and LPIPS when names pair up).")
+@click.option("--run", "run_dir", default=None, type=click.Path(file_okay=False), help="Run mode: a run folder's samples, with the protocol, size, task, evaluation set, n and evaluation settings the run used.")
+@click.option("--eval-dir", default=None, help="Run mode: which eval/<NAME> folder of the run (needed when it has several).")
 @click.option("--task", type=click.Choice(list(TASKS)), default=None, help="Protocol mode: the task.")
 @click.option("--eval-set", default=None, help="Protocol mode: the evaluation set.")
 @protocol_option
+@size_option
 @root_option
 @click.option("--n", "n", type=int, default=None, help="Evaluate the first N inputs only (default: the whole evaluation set).")
-@click.option("--metrics", default=",".join(("fid", "is", "kid", "pd", "ca", "lpips", "psnr", "ssim", "diversity")), show_default=True, help="Comma-separated metrics to compute.")
+@click.option("--metrics", default=",".join(("fid", "is", "kid", "pd", "ca", "lpips", "psnr", "ssim", "diversity")), show_default=True, help="Comma-separated metrics to compute (run mode: the run's, unless given).")
 @click.option("--feature-space", type=click.Choice(["auto", "inception", "judge"]), default="auto", show_default=True, help="auto: the judge for the builtin protocol, InceptionV3/ResNet-50/AlexNet otherwise.")
 @click.option("--ref-stats", default=None, type=click.Path(dir_okay=False), help="Precomputed reference statistics (.npz with mu, sigma[, features, keys]).")
-@click.option("--bootstrap", type=int, default=100, show_default=True, help="Bootstrap replicates for the 95% intervals (0: none).")
-@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--bootstrap", type=int, default=100, show_default=True, help="Bootstrap replicates for the 95% intervals (0: none; run mode: the run's, unless given).")
+@click.option("--batch-size", type=int, default=64, show_default=True, help="Batch size (run mode: the run's, unless given); results do not depend on it.")
 @click.option("--device", default=None, help="torch device (default: cuda if available, else cpu).")
 @weights_dir_option
 @click.option("--allow-unverified-weights", is_flag=True, help="Use weights files whose sha256 does not match; results are marked unverified.")
 @skip_bad_option
 @click.option("--out", default=None, type=click.Path(dir_okay=False), help="Also write the JSON result to this file (atomically).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def eval_command(pred, ref, task, eval_set, protocol, root, n, metrics, feature_space, ref_stats, bootstrap, batch_size, device, weights_dir, allow_unverified_weights, skip_bad, out, as_json):
-    """Evaluate a method's outputs under a protocol, or two folders against each other."""
+@click.pass_context
+def eval_command(ctx, pred, ref, run_dir, eval_dir, task, eval_set, protocol, size, root, n, metrics, feature_space, ref_stats, bootstrap, batch_size, device, weights_dir, allow_unverified_weights, skip_bad, out, as_json):
+    """Evaluate a method's outputs under a protocol, a run folder's samples, or two folders against each other."""
+    from click.core import ParameterSource
+
     from palette_bench.evaluate import EvalOptions, evaluate_folders, evaluate_protocol, metric_table
     from palette_bench.io import atomic_write_json
     from palette_bench.protocols import load_protocol
 
+    def given(*names):
+        return [f"--{name.replace('_', '-')}" for name in names if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT]
+
+    judge_config = None
+    if run_dir is not None:
+        if clash := given("pred", "ref", "task", "eval_set", "protocol", "size", "n"):
+            raise click.UsageError(f"--run takes the outputs, protocol, size, task, evaluation set and n from the run folder; drop {', '.join(clash)}")
+        folder, cfg = _run_eval_folder(run_dir, eval_dir)
+        from palette_bench.metrics.judge import JudgeConfig
+
+        pred = cfg.get("pred") or str(folder / "samples")  # a run of external outputs names their folder
+        task, eval_set, n = cfg["task"], cfg["eval_set"], cfg["sample"]["n"] or None
+        spec = load_protocol(cfg["protocol"]).with_size(cfg["image_size"] or None)
+        # The run's evaluation settings, so that the numbers match its metrics.json; options given on the command line win.
+        run_eval = cfg["eval"]
+        metrics = metrics if given("metrics") else ",".join(run_eval["metrics"])
+        bootstrap = bootstrap if given("bootstrap") else run_eval["bootstrap"]
+        batch_size = batch_size if given("batch_size") else run_eval["batch_size"]
+        judge_config = JudgeConfig(train_images=run_eval["judge_train_images"], epochs=run_eval["judge_epochs"])
+    elif eval_dir is not None:
+        raise click.UsageError("--eval-dir goes with --run RUN_DIR")
+    elif pred is None:
+        raise click.UsageError("give --pred DIR (protocol or two-folder mode) or --run RUN_DIR")
     opts = EvalOptions(
         metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()),
         batch_size=batch_size,
@@ -230,15 +282,21 @@ def eval_command(pred, ref, task, eval_set, protocol, root, n, metrics, feature_
         weights_dir=weights_dir,
         allow_unverified=allow_unverified_weights,
         feature_space=feature_space,
+        judge_config=judge_config,
         ref_stats=ref_stats,
         progress=not as_json,
     )
-    if ref is not None:
+    if run_dir is not None:
+        result = evaluate_protocol(spec, task, eval_set, pred, opts, root=root, n=n, skip_bad=skip_bad)
+        result["run"] = {"folder": str(run_dir), "eval_dir": folder.name}
+    elif ref is not None:
+        if size is not None:
+            raise click.UsageError("--size goes with protocol mode; two-folder mode takes the images as they are")
         result = evaluate_folders(pred, ref, opts)
     else:
         if not task or not eval_set:
-            raise click.UsageError("protocol mode needs --task and --eval-set (or give --ref DIR for two-folder mode)")
-        result = evaluate_protocol(load_protocol(protocol), task, eval_set, pred, opts, root=root, n=n, skip_bad=skip_bad)
+            raise click.UsageError("protocol mode needs --task and --eval-set (or give --ref DIR for two-folder mode, --run RUN_DIR for a run folder)")
+        result = evaluate_protocol(load_protocol(protocol).with_size(size), task, eval_set, pred, opts, root=root, n=n, skip_bad=skip_bad)
     if out:
         atomic_write_json(out, result)
     click.echo(json.dumps(result, indent=2) if as_json else metric_table(result))

@@ -40,6 +40,7 @@ class EvalOptions:
     judge_config: object = None  # a JudgeConfig; None = the default judge
     ref_stats: str | None = None  # a precomputed reference .npz instead of the cached reference pass
     progress: bool = True
+    workers: int | None = None  # DataLoader workers loading the originals and conditions; None = default_workers()
 
     def __post_init__(self):
         unknown = set(self.metrics) - set(ALL_METRICS)
@@ -65,6 +66,8 @@ class Networks:
         from palette_bench.weights import resolve
 
         nets = cls(judge_mode=feature_space == "judge")
+        if not set(metrics) & {*FEATURE_METRICS, "ca", "lpips", "diversity"}:
+            return nets  # pixel metrics only: no network to load (nor a judge to train)
         if nets.judge_mode:
             from palette_bench.metrics.judge import JudgeConfig, load_judge
 
@@ -219,12 +222,15 @@ def evaluate_protocol(protocol, task: str, eval_set: str, pred_dir, opts: EvalOp
     """Evaluate the outputs in `pred_dir` of `task`/`eval_set` under `protocol` (under torchrun: rank 0 returns the result, others None)."""
     from palette_bench.data.evalset import EvalSet, iterate
     from palette_bench.data.predictions import Predictions
+    from palette_bench.data.workers import default_workers
     from palette_bench.images import to_uint8
     from palette_bench.metrics import diversity, pixel
 
     opts = opts or EvalOptions()
     evalset = EvalSet(protocol, task, eval_set, n=n, root=root, skip_bad=skip_bad)
     preds = Predictions(pred_dir, evalset.positions, protocol.image_size)
+    # Every file decoded and its size checked now: a bad one fails in seconds, not after the reference pass.
+    preds.validate(progress=opts.progress and dist.is_main())
     space = opts.feature_space if opts.feature_space != "auto" else ("judge" if protocol.dataset.kind == "builtin" else "inception")
     metrics = tuple(m for m in opts.metrics if not (m == "diversity" and preds.samples < 2))
     skipped = {} if len(metrics) == len(opts.metrics) else {"diversity": "one sample per input (diversity needs files NNNNNN_k.png)"}
@@ -235,7 +241,8 @@ def evaluate_protocol(protocol, task: str, eval_set: str, pred_dir, opts: EvalOp
     reuse_maps = nets.judge_mode and nets.features is not None and "lpips" in metrics
     # Under torchrun each process evaluates every world_size-th input; rank 0 gathers and computes the metrics.
     shard = torch.utils.data.Subset(evalset, dist.shard(list(range(len(evalset)))))
-    for batch in tqdm(iterate(shard, opts.batch_size), total=-(-len(shard) // opts.batch_size), desc="evaluating", disable=None if (opts.progress and dist.is_main()) else True, unit="batch"):
+    workers = default_workers() if opts.workers is None else opts.workers
+    for batch in tqdm(iterate(shard, opts.batch_size, workers), total=-(-len(shard) // opts.batch_size), desc="evaluating", disable=None if (opts.progress and dist.is_main()) else True, unit="batch"):
         bad += batch["bad"]
         if not len(batch["index"]):
             continue

@@ -114,3 +114,43 @@ def test_model_summary_of_the_paper_preset():
     local = json.loads(CliRunner().invoke(main, ["model", "summary", "--preset", "paper", "--attention", "local", "--json"]).output)
     convs = json.loads(CliRunner().invoke(main, ["model", "summary", "--preset", "paper", "--attention", "dilated", "--json"]).output)
     assert local["parameters"] == s["parameters"] and convs["parameters"] > s["parameters"] and convs["attention"] == "dilated"
+
+
+def test_check_decode_names_each_unreadable_file(tmp_path):
+    """A folder protocol of JPEGs in synset folders, one truncated and one empty: --decode lists both and exits 1."""
+    from conftest import make_image
+
+    root = tmp_path / "images"
+    for k, wnid in enumerate(["n01440764", "n01440764", "n01443537", "n01443537", "n01484850", "n01484850"]):
+        make_image(root / wnid / f"img{k}.JPEG", size=(200, 200), seed=k)
+    proto = tmp_path / "folder.toml"
+    proto.write_text(
+        'name = "folder"\ndescription = ""\nimage_size = 32\ndiversity_samples = 2\n'
+        f'[dataset]\nkind = "folder"\nroot = "{root}"\nlabels = "auto"\nn = 0\n'
+        f'[reference]\nkind = "folder"\nroot = "{root}"\nn = 0\n[tasks]\n'
+    )
+    r = CliRunner()
+    check = ["data", "check", "--protocol", str(proto)]
+    res = r.invoke(main, check + ["--decode"])
+    assert res.exit_code == 0, res.output
+    assert "ok  decoded: 6 of 6 files decode (evaluation and reference images)" in res.stdout  # the shared folder is decoded once
+
+    truncated, empty = root / "n01443537" / "img2.JPEG", root / "n01484850" / "img5.JPEG"
+    truncated.write_bytes(truncated.read_bytes()[:2000])
+    empty.write_bytes(b"")
+    res = r.invoke(main, check)
+    assert res.exit_code == 0 and "decoded:" not in res.stdout and "BAD" not in res.stdout  # without --decode: presence only, as before
+    res = r.invoke(main, check + ["--decode"])
+    assert res.exit_code == 1
+    bad = [line for line in res.stdout.splitlines() if line.lstrip().startswith("BAD")]
+    assert len(bad) == 3  # two files, then the summary
+    assert f"{truncated}: cannot decode image (image file is truncated" in bad[0]
+    assert f"{empty}: file is empty (0 bytes)" in bad[1]
+    assert "decoded: 4 of 6 files decode" in bad[2]
+    findings = json.loads(r.invoke(main, check + ["--decode", "--json"]).stdout)
+    assert [f["detail"].split(":")[0] for f in findings if f["item"] == "unreadable"] == [str(truncated), str(empty)]
+
+
+def test_check_decode_of_the_builtin_protocol_has_nothing_to_decode():
+    res = CliRunner().invoke(main, ["data", "check", "--protocol", "builtin", "--decode"])
+    assert res.exit_code == 0 and "no files to decode" in res.stdout

@@ -162,3 +162,23 @@ def test_the_judge_runs_once_on_each_output(tmp_path, small_builtin, monkeypatch
     monkeypatch.setattr(Judge, "__init__", counting_init)
     evaluate_protocol(small_builtin, "inpainting", "center", pred, opts(bootstrap=0, metrics=("fid", "is", "pd", "ca", "lpips")))
     assert sum(seen) == 2 * len(idx)  # outputs once, originals once; the reference comes from the cache
+
+
+def test_cli_size_evaluates_outputs_sampled_at_another_size(tmp_path, monkeypatch):
+    """Outputs at 32 px against the builtin protocol (64 px): refused as they are, evaluated against 32 px originals with --size 32."""
+    from palette_bench.metrics import pixel
+
+    monkeypatch.setattr("palette_bench.metrics.judge.JudgeConfig", lambda: TINY_JUDGE)
+    idx, orig = originals(load_protocol("builtin").with_size(32), "inpainting", "center")
+    idx, orig = idx[:6], orig[:6]
+    out = perturb(orig, 30)
+    pred = write_method(tmp_path / "pred", idx, out)
+    args = ["eval", "--task", "inpainting", "--eval-set", "center", "--pred", str(pred), "--n", "6", "--metrics", "psnr,ca", "--bootstrap", "0", "--json"]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 2 and "000000.png: image is 32x32, the protocol needs 64x64" in res.stderr
+    res = CliRunner().invoke(main, args + ["--size", "32"])
+    assert res.exit_code == 0, res.output
+    r = json.loads(res.stdout)
+    assert r["image_size"] == 32 and r["n"] == 6 and r["protocol"] == "builtin"
+    assert r["metrics"]["psnr"]["value"] == pytest.approx(pixel.psnr(out, orig).double().mean().item())
+    assert "ca_top1" in r["metrics"]

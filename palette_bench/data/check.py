@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from tqdm import tqdm
+
 from palette_bench.data import labels as L
-from palette_bench.data.files import list_images, read_file_list
+from palette_bench.data.files import BadImageError, list_images, open_rgb, read_file_list
 from palette_bench.data.sources import FileImages, resolve_root
 from palette_bench.protocols import DataSpec, Protocol
 
@@ -77,3 +80,43 @@ def _check_labels(role: str, spec: DataSpec, base: Path, paths: list[Path]) -> F
 def check_protocol(protocol: Protocol, root: str | None = None) -> list[Finding]:
     """Findings for the evaluation images and the FID reference set of `protocol`."""
     return _check_spec("evaluation", protocol.dataset, root) + _check_spec("reference", protocol.reference, root)
+
+
+def _present_files(spec: DataSpec, root: str | None) -> list[Path]:
+    """The files of a folder or ImageNet spec that exist; what is missing is the presence check's to report."""
+    try:
+        base = resolve_root(spec, root)
+        if spec.file_list:
+            names = read_file_list(Path(spec.file_list) if os.path.isabs(spec.file_list) else base / spec.file_list)
+        else:
+            names = list_images(base) if base.is_dir() else []
+    except (FileNotFoundError, ValueError):
+        return []
+    names = names[: spec.n or len(names)]
+    return [p for p in FileImages(base, names, size=8, labels="none").paths if p.is_file()]
+
+
+def _decode(path: Path) -> str | None:
+    try:
+        open_rgb(path)
+    except BadImageError as e:
+        return str(e)
+    return None
+
+
+def decode_protocol(protocol: Protocol, root: str | None = None, progress: bool = True, threads: int | None = None) -> list[Finding]:
+    """Decode every file of the evaluation and reference sets: one Finding per unreadable file, then a summary."""
+    from palette_bench.data.workers import default_workers
+
+    specs = [s for s in (protocol.dataset, protocol.reference) if s.kind != "builtin"]
+    if not specs:
+        return [Finding("decoded", True, "builtin procedural images: rendered on demand, no files to decode")]
+    # The evaluation set is often a subset of the reference folder (ImageNet's ctest10k): decode each file once.
+    paths = list(dict.fromkeys(p for spec in specs for p in _present_files(spec, root)))
+    # PIL releases the GIL while it decodes, so threads decode in parallel.
+    with ThreadPoolExecutor(max_workers=threads or default_workers() + 1) as pool:
+        reasons = list(tqdm(pool.map(_decode, paths), total=len(paths), desc="decoding", unit="file", disable=None if progress else True))
+    failed = [Finding("unreadable", False, reason) for reason in reasons if reason]
+    which = " and ".join(role for role, spec in (("evaluation", protocol.dataset), ("reference", protocol.reference)) if spec.kind != "builtin")
+    summary = Finding("decoded", not failed, f"{len(paths) - len(failed)} of {len(paths)} files decode ({which} images)")
+    return failed + [summary]

@@ -42,7 +42,8 @@ class EvalSet(torch.utils.data.Dataset):
     `positions[k]` is the data set index of the k-th input; it is also the input's evaluation index,
     used in file names and seeds. Colorization leaves grayscale originals out (ctest10k already does).
     With `skip_bad`, an unreadable file yields a BadItem that `collate` sets aside in batch["bad"],
-    so skipped files are reported even when workers read them.
+    so skipped files are reported even when workers read them. Without it, indexing raises
+    BadImageError, and `iterate` raises it in the main process even when a worker read the file.
     """
 
     def __init__(self, protocol: Protocol, task: str, eval_set: str, n: int | None = None, root: str | None = None, skip_bad: bool = False):
@@ -80,9 +81,11 @@ class EvalSet(torch.utils.data.Dataset):
         try:
             example = self.source[index]
         except BadImageError as e:
-            if not self.skip_bad:
+            # Raised in a worker, the DataLoader would re-raise it wrapped in a multi-line traceback:
+            # the main process raises it instead (see iterate), as the one line it is.
+            if not self.skip_bad and torch.utils.data.get_worker_info() is None:
                 raise
-            return BadItem(index, str(e))
+            return BadItem(index, str(e), skipped=self.skip_bad)
         y0 = from_uint8(example.image)
         g = condition_generator(self.protocol.name, self.task.name, self.eval_set, index, self.seed)
         return EvalItem(index, y0, example.label, self.task.degrade(y0, self.eval_set, g), example.key)
@@ -90,18 +93,20 @@ class EvalSet(torch.utils.data.Dataset):
 
 @dataclass(frozen=True)
 class BadItem:
-    """An input skipped under --skip-bad: its index and the one-line reason."""
+    """An unreadable input: its index and the one-line reason; skipped under --skip-bad, else an error to raise."""
 
     index: int
     message: str
+    skipped: bool = True
 
 
 def collate(items: list) -> dict:
-    """Stack a batch of EvalItems into tensors; skipped files go to batch["bad"]."""
-    bad = [it.message for it in items if isinstance(it, BadItem)]
+    """Stack a batch of EvalItems into tensors; skipped files go to batch["bad"], errors to batch["errors"]."""
+    bad = [it.message for it in items if isinstance(it, BadItem) and it.skipped]
+    errors = [it.message for it in items if isinstance(it, BadItem) and not it.skipped]
     items = [it for it in items if isinstance(it, EvalItem)]
     if not items:
-        return {"index": torch.zeros(0, dtype=torch.long), "bad": bad}
+        return {"index": torch.zeros(0, dtype=torch.long), "bad": bad, "errors": errors}
     masks = [it.degraded.mask for it in items]
     return {
         "index": torch.tensor([it.index for it in items]),
@@ -112,13 +117,21 @@ def collate(items: list) -> dict:
         "meta": [it.degraded.meta for it in items],
         "key": [it.key for it in items],
         "bad": bad,
+        "errors": errors,
     }
 
 
 def iterate(evalset: EvalSet, batch_size: int = 32, workers: int = 0):
-    """Batches of an evaluation set in evaluation-index order (batches may be empty when every file was skipped)."""
+    """Batches of an evaluation set in evaluation-index order (batches may be empty when every file was skipped).
+
+    The first unreadable file (without skip_bad) raises BadImageError here, with or without workers.
+    """
     loader = torch.utils.data.DataLoader(evalset, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate)
-    yield from loader
+    for batch in loader:
+        errors = batch.pop("errors")
+        if errors:
+            raise BadImageError(errors[0])
+        yield batch
 
 
 class ConditionDigest:

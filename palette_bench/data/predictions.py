@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from tqdm import tqdm
 
-from palette_bench.data.files import BadImageError
+from palette_bench.data.files import open_rgb
 
 _NAME = re.compile(r"^(\d+)(?:_(\d+))?\.png$")
 
@@ -51,18 +51,22 @@ class Predictions:
                 raise ValueError(f"{self.folder / sample_filename(index, extra)}: unexpected sample {extra} (samples must be numbered 0..{self.samples - 1})")
         self.indices, self.size = list(indices), size
 
-    def load(self, index: int, k: int = 0) -> torch.Tensor:
-        """uint8 [3, S, S] of one output; a wrongly sized or unreadable file is an error naming it."""
+    def _open(self, index: int, k: int):
         path = self.folder / sample_filename(index, k)
-        try:
-            with Image.open(path) as img:
-                img.load()
-                rgb = img.convert("RGB")
-        except OSError as e:
-            raise BadImageError(f"{path}: cannot read image ({e})") from None
+        rgb = open_rgb(path)  # BadImageError for an empty, truncated or undecodable file
         if rgb.size != (self.size, self.size):
             raise ValueError(f"{path}: image is {rgb.size[0]}x{rgb.size[1]}, the protocol needs {self.size}x{self.size}")
-        return torch.from_numpy(np.asarray(rgb).copy()).permute(2, 0, 1)
+        return rgb
+
+    def load(self, index: int, k: int = 0) -> torch.Tensor:
+        """uint8 [3, S, S] of one output; a wrongly sized or unreadable file is an error naming it."""
+        return torch.from_numpy(np.asarray(self._open(index, k)).copy()).permute(2, 0, 1)
+
+    def validate(self, progress: bool = True) -> None:
+        """Decode every file, extra samples included, and check its size: a bad file stops an evaluation before it spends anything."""
+        files = [(index, k) for index in self.indices for k in range(self.samples)]
+        for index, k in tqdm(files, desc="checking outputs", unit="file", disable=None if progress else True):
+            self._open(index, k)
 
     def batch(self, indices: list[int], k: int = 0) -> torch.Tensor:
         return torch.stack([self.load(i, k) for i in indices])
