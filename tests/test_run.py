@@ -102,20 +102,31 @@ def test_sigkill_then_resume_gives_the_same_losses(tmp_path, small):
     assert full.returncode == 0, full.stderr
     killed_dir = tmp_path / "killed"
 
-    def run_until_killed(args, checkpoint):
+    def logged_steps(run_dir):
+        """Steps of stats.jsonl in file order; a line still being written when read is left out."""
+        path = run_dir / "stats.jsonl"
+        lines = path.read_text().split("\n")[:-1] if path.exists() else []
+        return [json.loads(line)["step"] for line in lines]
+
+    def run_until_killed(args, checkpoint, step):
         proc = subprocess.Popen([sys.executable, "-m", "palette_bench.cli", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 300
-        while time.time() < deadline and not (killed_dir / "checkpoints" / checkpoint).exists() and proc.poll() is None:
+        # Killed once a step past the checkpoint is logged: the resume must drop that stale row, not log the step twice.
+        while time.time() < deadline and not ((killed_dir / "checkpoints" / checkpoint).exists() and max(logged_steps(killed_dir), default=0) > step) and proc.poll() is None:
             time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         assert (killed_dir / "checkpoints" / checkpoint).exists()
-        assert max(losses(killed_dir)) < 12  # it really was interrupted
+        steps = logged_steps(killed_dir)
+        assert step < max(steps) < 12  # it really was interrupted, after logging a step the resume recomputes
+        assert steps == list(range(1, max(steps) + 1))
 
-    run_until_killed([*common, "--run-dir", str(killed_dir)], "ckpt-00000003.pt")
-    run_until_killed([*common, "--run-dir", str(killed_dir)], "ckpt-00000006.pt")  # the same command again resumes
+    run_until_killed([*common, "--run-dir", str(killed_dir)], "ckpt-00000003.pt", 3)
+    run_until_killed([*common, "--run-dir", str(killed_dir)], "ckpt-00000006.pt", 6)  # the same command again resumes
     resumed = cli("run", "--resume", str(killed_dir), "--stage", "train")  # the folder's own config, no flags retyped
     assert resumed.returncode == 0, resumed.stderr
+    # Every step exactly once and in order: a dict keyed by step would hide duplicated or stale rows.
+    assert logged_steps(killed_dir) == logged_steps(tmp_path / "full") == list(range(1, 13))
     assert losses(killed_dir) == losses(tmp_path / "full")
     a = torch.load(killed_dir / "checkpoints" / "ckpt-00000012.pt", weights_only=True)
     b = torch.load(tmp_path / "full" / "checkpoints" / "ckpt-00000012.pt", weights_only=True)
