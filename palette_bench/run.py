@@ -55,8 +55,7 @@ def _check_same(path: Path, wanted: dict, only: tuple[str, ...] | None = None) -
     """A run folder belongs to one config: refuse to mix, naming the first differing key (of `only`, if given)."""
     if not path.exists():
         return
-    have = json.loads(path.read_text())
-    have = {**_defaults(), **have}  # a folder written before a config key existed holds that key at its default
+    have = _with_defaults(json.loads(path.read_text()), _defaults())  # a folder written before a key existed holds it at its default
     wanted = json.loads(json.dumps(wanted))  # tuples become lists, as they are on disk
     if only is not None:
         have, wanted = ({k: d.get(k) for k in only} for d in (have, wanted))
@@ -74,6 +73,15 @@ def _check_same(path: Path, wanted: dict, only: tuple[str, ...] | None = None) -
     key = diff(have, wanted)
     if key:
         raise ConfigError(f"{path}: this run folder was made with another config ({key}: {_get(have, key)!r} there, {_get(wanted, key)!r} now); use another --run-dir, or --force with --stage all (or train) to start it over")
+
+
+def _with_defaults(have: dict, defaults: dict) -> dict:
+    """`have` with every key it lacks taken from `defaults`, inside sections too (diffusion.parameterization, sample.schedule)."""
+    out = {**defaults, **have}
+    for k, v in defaults.items():
+        if isinstance(v, dict) and isinstance(have.get(k), dict):
+            out[k] = _with_defaults(have[k], v)
+    return out
 
 
 def _defaults() -> dict:

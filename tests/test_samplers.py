@@ -1,4 +1,5 @@
-"""Ancestral and DDIM samplers: known pixels, batch-size invariance, golden values, determinism, perfect-denoiser recovery."""
+"""Ancestral and DDIM samplers: known pixels, batch-size invariance, golden values, determinism, perfect-denoiser recovery,
+for every parameterization of the network's output."""
 
 import math
 
@@ -6,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from palette_bench.models.diffusion import SAMPLE_SCHEDULE, draw_noise, linear_schedule
+from palette_bench.models.diffusion import PARAMETERIZATIONS, SAMPLE_SCHEDULE, draw_noise, linear_schedule, target
 from palette_bench.models.samplers import SAMPLERS, ancestral_sample, ddim_sample, sampling_schedule
 from palette_bench.seeding import generator_for
 
@@ -54,12 +55,12 @@ def inpainting_inputs(b, size, tag="in"):
     return dict(condition=condition, mask=mask, y0=condition)
 
 
-def run(sampler, model, extra, steps, tag, start=0):
+def run(sampler, model, extra, steps, tag, start=0, **kwargs):
     """Draw y_T from the per-sample generators, then sample with the same generators (as callers do)."""
     b, _, h, w = extra["condition"].shape
     generators = gens(tag, b, start)
     y_T = draw_noise((3, h, w), generators, dtype=extra["condition"].dtype)
-    return sampler(model, y_T, sampling_schedule(steps), extra, generators)
+    return sampler(model, y_T, sampling_schedule(steps), extra, generators, **kwargs)
 
 
 def test_sampling_schedule():
@@ -180,14 +181,16 @@ def test_model_sees_the_schedule_in_order(name):
 
 
 class PerfectDenoiser:
-    """Returns the exact eps of the known clean image y0: eps = (y_t - sqrt(gamma) y0) / sqrt(1 - gamma)."""
+    """Returns the exact eps of the known clean image y0, eps = (y_t - sqrt(gamma) y0) / sqrt(1 - gamma),
+    or the v or y0 that goes with it."""
 
-    def __init__(self, y0):
-        self.y0 = y0.double()
+    def __init__(self, y0, parameterization="eps"):
+        self.y0, self.parameterization = y0.double(), parameterization
 
     def __call__(self, x, gamma):
         g = gamma.double()[:, None, None, None]
-        return ((x[:, 3:].double() - g.sqrt() * self.y0) / (1 - g).sqrt()).float()
+        eps = (x[:, 3:].double() - g.sqrt() * self.y0) / (1 - g).sqrt()
+        return target(self.y0, eps, gamma, self.parameterization).float()
 
 
 def clean_image(b=2, size=16):
@@ -199,6 +202,31 @@ def test_perfect_denoiser_recovers_y0(name, steps):
     y0 = clean_image()
     out = run(SAMPLERS[name], PerfectDenoiser(y0), dict(condition=y0, mask=None, y0=None), steps, "perfect")
     assert (out - y0).abs().max().item() < 1e-4
+
+
+@pytest.mark.parametrize("parameterization", PARAMETERIZATIONS)
+@pytest.mark.parametrize("name, steps", [("ancestral", 50), ("ddim", 10), ("ddim-eta1", 10)])
+def test_perfect_predictor_of_each_parameterization_recovers_y0(name, steps, parameterization):
+    """A network returning the true eps, v or y0 of a fixed y0, read with the same parameterization, samples y0.
+
+    Every step's clean-image estimate is y0 too, except for eps at the first steps: there
+    y0_hat = (y_t - sqrt(1 - gamma) eps_hat) / sqrt(gamma) divides eps_hat's float32 rounding by
+    sqrt(gamma) ~ 1e-10.
+    """
+    y0, seen = clean_image(), []
+    out = run(VARIANTS[name], PerfectDenoiser(y0, parameterization), dict(condition=y0, mask=None, y0=None), steps, "perfect",
+              parameterization=parameterization, callback=seen.append)
+    assert (out - y0).abs().max().item() < 1e-4
+    if parameterization != "eps":
+        assert max((s["y0_hat"] - y0).abs().max().item() for s in seen) < 1e-4
+
+
+@pytest.mark.parametrize("parameterization", ["v", "x0"])
+def test_a_parameterization_read_as_another_goes_astray(parameterization):
+    """The sampler reads the output through its parameterization: the true v or y0 read as eps gives wrong estimates."""
+    y0, seen = clean_image(), []
+    run(ddim_sample, PerfectDenoiser(y0, parameterization), dict(condition=y0, mask=None, y0=None), 10, "perfect", callback=seen.append)
+    assert max((s["y0_hat"] - y0).abs().max().item() for s in seen) > 0.1
 
 
 @pytest.mark.parametrize("name, steps", [("ancestral", 1000), ("ancestral", 10), ("ddim-eta1", 10)])

@@ -9,7 +9,10 @@ from palette_bench.train import UNetTrainer
 
 
 class PaletteTrainer(UNetTrainer):
-    """E || f(x, sqrt(gamma) y0 + sqrt(1 - gamma) eps, gamma) - eps ||_p^p, every draw keyed to (seed, step, j)."""
+    """E || f(x, sqrt(gamma) y0 + sqrt(1 - gamma) eps, gamma) - target ||_p^p, every draw keyed to (seed, step, j).
+
+    The target is eps (Palette's), v or y0, as diffusion.parameterization says.
+    """
 
     def loss(self, batch: dict):
         mask = None if batch["mask"] is None else batch["mask"].to(self.device)
@@ -17,8 +20,10 @@ class PaletteTrainer(UNetTrainer):
         gens = [generator_for("train-noise", self.cfg.seed, batch["step"], j) for j in batch["j"]]
         gamma = sample_gamma(self.schedule, gens).to(self.device)
         eps = draw_noise(batch["y0"].shape[1:], gens).to(self.device)
-        p = 2 if self.cfg.diffusion.loss == "l2" else 1
-        return palette_loss(self.net, y0, condition, mask, gamma, eps, p=p).mean()
+        d = self.cfg.diffusion
+        p = 2 if d.loss == "l2" else 1
+        loss = palette_loss(self.net, y0, condition, mask, gamma, eps, p, d.parameterization, d.loss_weighting, d.min_snr_gamma)
+        return loss.mean()
 
 
 @register
@@ -35,8 +40,10 @@ class Palette(Method):
         return PaletteTrainer(cfg, device)
 
     def predictor(self, cfg, state, device):
+        from palette_bench.models.samplers import sampling_schedule
         from palette_bench.sample import PaletteSampler
         from palette_bench.train import network_from_state
 
         model = network_from_state(cfg, state, device)
-        return PaletteSampler(model, cfg.sample.sampler, cfg.sample.steps, device, cfg.sample.eta)
+        s = cfg.sample
+        return PaletteSampler(model, s.sampler, sampling_schedule(s.steps), device, s.eta, cfg.diffusion.parameterization)

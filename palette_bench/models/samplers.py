@@ -1,8 +1,9 @@
 """Samplers for Palette: ancestral (DDPM) and DDIM, with one signature (k-diffusion style).
 
-    sample(model, y_T, schedule, extra_args, generators, callback=None) -> y_0
+    sample(model, y_T, schedule, extra_args, generators, callback=None, parameterization="eps") -> y_0
 
-model(x, gamma) -> eps_hat with x = cat([condition, y_t]) and gamma a float32 [B] tensor.
+model(x, gamma) -> its output with x = cat([condition, y_t]) and gamma a float32 [B] tensor; the
+output is eps_hat, v_hat or y0_hat as `parameterization` says, read through diffusion.eps_and_y0.
 extra_args: condition [B, 3, H, W]; mask [B, 1, H, W] (1 = generate) or None; y0 [B, 3, H, W], the
 image holding the known pixels (required with a mask; for Palette the condition itself).
 generators: one per sample; every draw for sample b comes from generators[b], so a sample's result
@@ -18,7 +19,7 @@ import math
 
 import torch
 
-from palette_bench.models.diffusion import SAMPLE_SCHEDULE, NoiseSchedule, draw_noise, linear_schedule, network_input
+from palette_bench.models.diffusion import SAMPLE_SCHEDULE, NoiseSchedule, draw_noise, eps_and_y0, linear_schedule, network_input
 
 
 def sampling_schedule(steps: int, base=SAMPLE_SCHEDULE) -> NoiseSchedule:
@@ -49,7 +50,7 @@ def _gamma_batch(gamma: float, y: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def ancestral_sample(model, y_T, schedule: NoiseSchedule, extra_args: dict, generators, callback=None) -> torch.Tensor:
+def ancestral_sample(model, y_T, schedule: NoiseSchedule, extra_args: dict, generators, callback=None, parameterization: str = "eps") -> torch.Tensor:
     """Ancestral sampling (Ho et al. 2020, Algorithm 2; Palette's sampler), posterior written in gamma terms."""
     condition, mask, y0 = _unpack(extra_args, y_T)
     gammas, betas, alphas = schedule.gammas.tolist(), schedule.betas.tolist(), schedule.alphas.tolist()  # float64 maths
@@ -58,9 +59,9 @@ def ancestral_sample(model, y_T, schedule: NoiseSchedule, extra_args: dict, gene
     for i, t in enumerate(range(T, 0, -1)):
         gamma_t, beta_t, alpha_t = gammas[t - 1], betas[t - 1], alphas[t - 1]
         gamma_prev = gammas[t - 2] if t > 1 else 1.0
-        eps_hat = model(network_input(condition, y_t, y0, mask), _gamma_batch(gamma_t, y_t))
-        # y0_hat = (y_t - sqrt(1 - gamma_t) eps_hat) / sqrt(gamma_t)   (DDPM Eq. 15), clipped to the image range
-        y0_hat = ((y_t - math.sqrt(1.0 - gamma_t) * eps_hat) / math.sqrt(gamma_t)).clamp(-1.0, 1.0)
+        output = model(network_input(condition, y_t, y0, mask), _gamma_batch(gamma_t, y_t))
+        # the clean-image estimate (DDPM Eq. 15 for eps), clipped to the image range
+        y0_hat = eps_and_y0(output, y_t, gamma_t, parameterization)[1].clamp(-1.0, 1.0)
         if callback is not None:
             callback(dict(step=i, t=t, y_t=y_t, y0_hat=y0_hat))
         # posterior q(y_{t-1} | y_t, y0_hat): mean and variance of DDPM Eqs. 6-7
@@ -78,7 +79,7 @@ def ancestral_sample(model, y_T, schedule: NoiseSchedule, extra_args: dict, gene
 
 
 @torch.no_grad()
-def ddim_sample(model, y_T, schedule: NoiseSchedule, extra_args: dict, generators, callback=None, eta: float = 0.0) -> torch.Tensor:
+def ddim_sample(model, y_T, schedule: NoiseSchedule, extra_args: dict, generators, callback=None, eta: float = 0.0, parameterization: str = "eps") -> torch.Tensor:
     """DDIM (Song et al. 2021, Eq. 12 with sigma of Eq. 16): eta = 0 deterministic, eta = 1 DDPM-like."""
     condition, mask, y0 = _unpack(extra_args, y_T)
     gammas = schedule.gammas.tolist()
@@ -87,9 +88,9 @@ def ddim_sample(model, y_T, schedule: NoiseSchedule, extra_args: dict, generator
     for i, t in enumerate(range(T, 0, -1)):
         gamma_t = gammas[t - 1]
         gamma_prev = gammas[t - 2] if t > 1 else 1.0
-        eps_hat = model(network_input(condition, y_t, y0, mask), _gamma_batch(gamma_t, y_t))
+        output = model(network_input(condition, y_t, y0, mask), _gamma_batch(gamma_t, y_t))
         # "predicted x0" of Eq. 12, clipped; the direction to y_t is recomputed from the clipped value
-        y0_hat = ((y_t - math.sqrt(1.0 - gamma_t) * eps_hat) / math.sqrt(gamma_t)).clamp(-1.0, 1.0)
+        y0_hat = eps_and_y0(output, y_t, gamma_t, parameterization)[1].clamp(-1.0, 1.0)
         eps_dir = (y_t - math.sqrt(gamma_t) * y0_hat) / math.sqrt(1.0 - gamma_t)
         if callback is not None:
             callback(dict(step=i, t=t, y_t=y_t, y0_hat=y0_hat))
