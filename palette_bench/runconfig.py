@@ -69,6 +69,9 @@ class SampleConfig:
     sampler: Literal["ancestral", "ddim"] = "ancestral"
     steps: int = 1000
     eta: float = 0.0  # DDIM only
+    # where the steps sit on the gamma axis: "paper" (the respaced inference schedule), or "logsnr" /
+    # "karras" spread over the training schedule's gamma range (see models/samplers.py SCHEDULES)
+    schedule: Literal["paper", "logsnr", "karras"] = "paper"
     n: int = 0  # evaluation inputs to sample; 0 = the whole evaluation set
     samples_per_input: int = 0  # 0 = the protocol's diversity_samples
     batch_size: int = 64

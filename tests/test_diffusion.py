@@ -13,12 +13,15 @@ from palette_bench.models.diffusion import (
     NoiseSchedule,
     draw_noise,
     eps_and_y0,
+    karras_schedule,
     linear_schedule,
+    logsnr_schedule,
     min_snr_weight,
     network_input,
     palette_loss,
     q_sample,
     sample_gamma,
+    schedule_from_gammas,
     target,
 )
 from palette_bench.seeding import generator_for
@@ -105,6 +108,26 @@ def test_respacing_to_few_steps_keeps_gamma_T():
     schedule = linear_schedule(**SAMPLE_SCHEDULE)
     for k in (1, 2, 3):
         assert schedule.respaced(k).gammas[-1].item() == pytest.approx(schedule.gammas[-1].item(), rel=1e-12)
+
+
+def test_schedule_from_gammas_round_trips():
+    """alpha_i = gamma_i / gamma_{i-1}: the cumulative products give the gammas back, down to Palette's 1e-20 range."""
+    gammas = torch.tensor([0.999999, 0.9, 0.2, 1e-3, 4.4e-5, 1e-12, 6.6e-21], dtype=torch.float64)
+    schedule = schedule_from_gammas(gammas)
+    np.testing.assert_allclose(schedule.gammas.numpy(), gammas.numpy(), rtol=1e-14)
+    np.testing.assert_allclose(schedule.alphas.numpy() + schedule.betas.numpy(), 1.0, rtol=0, atol=1e-15)
+    with pytest.raises(ValueError):
+        schedule_from_gammas([0.5, 0.7])  # gamma must fall with t
+
+
+@pytest.mark.parametrize("make", [logsnr_schedule, karras_schedule])
+def test_spread_schedules_end_points_and_arguments(make):
+    s = make(5, 1e-4, 0.99)
+    assert s.gammas[0].item() == pytest.approx(0.99, rel=1e-12) and s.gammas[-1].item() == pytest.approx(1e-4, rel=1e-12)
+    assert make(1, 1e-4, 0.99).gammas.tolist() == pytest.approx([1e-4], rel=1e-12)  # one step: straight from the noisiest end
+    for bad in ((0, 1e-4, 0.99), (5, 0.99, 1e-4), (5, 0.0, 0.5), (5, 0.1, 1.0)):
+        with pytest.raises(ValueError):
+            make(*bad)
 
 
 # ---- gamma draw --------------------------------------------------------------------------------

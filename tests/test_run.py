@@ -207,7 +207,7 @@ def test_a_run_folder_from_before_a_config_key_existed_still_resumes(tmp_path, s
     assert CliRunner().invoke(main, args).exit_code == 0
     for path in (tmp_path / "r" / "config.json", next((tmp_path / "r" / "eval").iterdir()) / "config.json"):
         old = {k: v for k, v in json.loads(path.read_text()).items() if k not in ("pred", "name", "regression", "pix2pix", "classical")}
-        for section, keys in (("diffusion", ("parameterization", "loss_weighting", "min_snr_gamma")),):
+        for section, keys in (("diffusion", ("parameterization", "loss_weighting", "min_snr_gamma")), ("sample", ("schedule",))):
             old[section] = {k: v for k, v in old[section].items() if k not in keys}  # keys added inside a section
         path.write_text(json.dumps(old))
     res = CliRunner().invoke(main, args + ["--set", "train.steps=6"])

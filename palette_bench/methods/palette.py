@@ -3,9 +3,23 @@
 from __future__ import annotations
 
 from palette_bench.methods import Method, register
-from palette_bench.models.diffusion import draw_noise, palette_loss, sample_gamma
+from palette_bench.models.diffusion import NoiseSchedule, draw_noise, linear_schedule, palette_loss, sample_gamma
 from palette_bench.seeding import generator_for
 from palette_bench.train import UNetTrainer
+
+
+def schedules(cfg) -> tuple[NoiseSchedule, NoiseSchedule]:
+    """The run's (training, inference) schedules from cfg.diffusion."""
+    d = cfg.diffusion
+    train = linear_schedule(d.train_schedule_steps, d.train_beta_start, d.train_beta_end)
+    return train, linear_schedule(d.sample_schedule_steps, d.sample_beta_start, d.sample_beta_end)
+
+
+def sampler_schedule(cfg) -> NoiseSchedule:
+    """The steps the sampler takes: cfg.sample.schedule with cfg.sample.steps steps."""
+    from palette_bench.models.samplers import step_schedule
+
+    return step_schedule(cfg.sample.schedule, cfg.sample.steps, *schedules(cfg))
 
 
 class PaletteTrainer(UNetTrainer):
@@ -40,10 +54,9 @@ class Palette(Method):
         return PaletteTrainer(cfg, device)
 
     def predictor(self, cfg, state, device):
-        from palette_bench.models.samplers import sampling_schedule
         from palette_bench.sample import PaletteSampler
         from palette_bench.train import network_from_state
 
         model = network_from_state(cfg, state, device)
         s = cfg.sample
-        return PaletteSampler(model, s.sampler, sampling_schedule(s.steps), device, s.eta, cfg.diffusion.parameterization)
+        return PaletteSampler(model, s.sampler, sampler_schedule(cfg), device, s.eta, cfg.diffusion.parameterization)

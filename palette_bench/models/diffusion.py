@@ -73,14 +73,56 @@ class NoiseSchedule:
             idx = np.array([T - 1])
         else:
             idx = np.round(np.linspace(0, T - 1, steps)).astype(np.int64)
-        kept = self.gammas[torch.from_numpy(idx)]
-        alphas = kept / torch.cat([kept.new_ones(1), kept[:-1]])
-        return NoiseSchedule(1.0 - alphas, alphas)
+        return schedule_from_gammas(self.gammas[torch.from_numpy(idx)])
+
+
+def schedule_from_gammas(gammas) -> NoiseSchedule:
+    """The schedule whose cumulative products are `gammas` (strictly decreasing, in (0, 1)).
+
+    alpha_i = gamma_i / gamma_{i-1} with gamma_0 = 1, beta_i = 1 - alpha_i: any placement of steps on
+    the gamma axis becomes a chain the ancestral and DDIM posteriors apply to unchanged.
+    """
+    gammas = torch.as_tensor(gammas, dtype=torch.float64)
+    alphas = gammas / torch.cat([gammas.new_ones(1), gammas[:-1]])
+    return NoiseSchedule(1.0 - alphas, alphas)
 
 
 def linear_schedule(steps: int, beta_start: float, beta_end: float) -> NoiseSchedule:
     """Betas evenly spaced from beta_start to beta_end over `steps` steps (DDPM / Palette)."""
     return NoiseSchedule(torch.linspace(beta_start, beta_end, steps, dtype=torch.float64))
+
+
+def logit(gamma: float) -> float:
+    """log-SNR = log(gamma / (1 - gamma)), the noise-level axis of Kingma et al. 2021."""
+    return math.log(gamma) - math.log1p(-gamma)
+
+
+def _endpoints(steps: int, gamma_min: float, gamma_max: float) -> torch.Tensor:
+    """Positions 0..1 of `steps` points from the cleanest (gamma_max) to the noisiest (gamma_min) end; one step = the noisiest."""
+    if steps < 1 or not 0 < gamma_min < gamma_max < 1:
+        raise ValueError(f"need steps >= 1 and 0 < gamma_min < gamma_max < 1, got {steps}, {gamma_min}, {gamma_max}")
+    return torch.ones(1, dtype=torch.float64) if steps == 1 else torch.linspace(0, 1, steps, dtype=torch.float64)
+
+
+def logsnr_schedule(steps: int, gamma_min: float, gamma_max: float) -> NoiseSchedule:
+    """Steps evenly spaced in log-SNR from gamma_max (t = 1) down to gamma_min (t = T).
+
+    Clamped to [gamma_min, gamma_max]: the sigmoid of the end points may round one ulp outside.
+    """
+    u = _endpoints(steps, gamma_min, gamma_max)
+    lam = logit(gamma_max) + u * (logit(gamma_min) - logit(gamma_max))
+    return schedule_from_gammas(torch.sigmoid(lam).clamp(gamma_min, gamma_max))
+
+
+def karras_schedule(steps: int, gamma_min: float, gamma_max: float, rho: float = 7.0) -> NoiseSchedule:
+    """EDM's spacing (Karras et al. 2022, Eq. 5) in sigma = sqrt((1 - gamma) / gamma), from gamma_max (t = 1) to gamma_min (t = T).
+
+    rho = 7 crowds the steps at low noise, where EDM found the truncation error matters most.
+    """
+    u = _endpoints(steps, gamma_min, gamma_max)
+    s_min, s_max = (math.sqrt((1.0 - g) / g) ** (1.0 / rho) for g in (gamma_max, gamma_min))
+    sigma = (s_min + u * (s_max - s_min)) ** rho  # increasing with t, as the schedule runs t = 1..T
+    return schedule_from_gammas((1.0 / (1.0 + sigma.square())).clamp(gamma_min, gamma_max))
 
 
 def draw_noise(shape_per_example, generators: list[torch.Generator], dtype=torch.float32, device=None) -> torch.Tensor:

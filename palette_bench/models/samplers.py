@@ -11,6 +11,10 @@ does not depend on which other samples share its batch.
 Steps run t = T..1 over the schedule's gammas, with gamma_0 = 1. callback, if given, sees each
 step as dict(step=i, t=t, y_t=the state the step starts from (at gamma_t), y0_hat=its clipped
 clean-image estimate), like k-diffusion's callbacks; the final y_0 is the return value.
+
+Where the steps sit on the gamma axis is the schedule's business (SCHEDULES below): Palette's
+respaced inference schedule, or steps spread evenly in log-SNR or by EDM's rule over the range of
+gamma the network was trained on.
 """
 
 from __future__ import annotations
@@ -19,12 +23,46 @@ import math
 
 import torch
 
-from palette_bench.models.diffusion import SAMPLE_SCHEDULE, NoiseSchedule, draw_noise, eps_and_y0, linear_schedule, network_input
+from palette_bench.models.diffusion import (
+    SAMPLE_SCHEDULE,
+    TRAIN_SCHEDULE,
+    NoiseSchedule,
+    draw_noise,
+    eps_and_y0,
+    karras_schedule,
+    linear_schedule,
+    logsnr_schedule,
+    network_input,
+)
 
 
 def sampling_schedule(steps: int, base=SAMPLE_SCHEDULE) -> NoiseSchedule:
     """Palette's 1000-step inference schedule (betas 1e-4..0.09) respaced to `steps` steps."""
     return linear_schedule(**base).respaced(steps)
+
+
+# Each schedule maps (steps, training schedule, inference schedule) to the sampler's NoiseSchedule.
+# "paper" respaces the inference schedule, which ends at gamma_T ~ 6.6e-21, far below the smallest
+# gamma training draws (~4.4e-5); the others stay within the trained range [gamma_T, gamma_1] of the
+# training schedule, so the network is never asked about a noise level it has not seen.
+def _trained_range(train: NoiseSchedule) -> tuple[float, float]:
+    return train.gammas[-1].item(), train.gammas[0].item()
+
+
+SCHEDULES = {
+    "paper": lambda steps, train, inference: inference.respaced(steps),
+    "logsnr": lambda steps, train, inference: logsnr_schedule(steps, *_trained_range(train)),
+    "karras": lambda steps, train, inference: karras_schedule(steps, *_trained_range(train)),
+}
+
+
+def step_schedule(name: str, steps: int, train: NoiseSchedule | None = None, inference: NoiseSchedule | None = None) -> NoiseSchedule:
+    """The `steps`-step schedule `name` (see SCHEDULES); train and inference default to Palette's."""
+    if name not in SCHEDULES:
+        raise ValueError(f"schedule {name!r} is not one of {list(SCHEDULES)}")
+    train = linear_schedule(**TRAIN_SCHEDULE) if train is None else train
+    inference = linear_schedule(**SAMPLE_SCHEDULE) if inference is None else inference
+    return SCHEDULES[name](steps, train, inference)
 
 
 def _unpack(extra_args: dict, y_T: torch.Tensor):
