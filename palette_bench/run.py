@@ -5,6 +5,7 @@
                             preset's training config); `--resume DIR` continues with it
         stats.jsonl         losses per step (pix2pix: discriminator and generator losses)
         checkpoints/        ckpt-<step>.pt, each with the config inside
+        diagnose.json/.png  Palette: its predictions' errors by noise level (palette-bench diagnose)
         eval/<set>-<sampler><steps>[-raw]/   Palette; the one-output methods (regression, pix2pix,
                                              classical, external) use eval/<set>[-raw]/
             config.json     the full resolved config of this sampling and evaluation
@@ -112,6 +113,12 @@ def _get(d: dict, dotted: str):
     return d
 
 
+def _diagnosed(folder: Path, checkpoint: Path) -> bool:
+    """Whether diagnose.json already describes this checkpoint."""
+    path = Path(folder) / "diagnose.json"
+    return path.exists() and json.loads(path.read_text()).get("checkpoint") == Path(checkpoint).name
+
+
 def finalize(cfg: RunConfig) -> RunConfig:
     """The config with its defaults filled in: the task's headline evaluation set when none is named."""
     return replace(cfg, eval_set=cfg.eval_set or DEFAULT_EVAL_SET[cfg.task])
@@ -158,7 +165,13 @@ def run(
     dist.barrier()
 
     if "train" in stages and method.learns:
-        train(cfg, protocol, folder, device, root=root, progress=progress)
+        last = train(cfg, protocol, folder, device, root=root, progress=progress)
+        if method.stochastic and dist.is_main() and not _diagnosed(folder, last):
+            from palette_bench.diagnose import diagnose_run
+
+            # a few seconds: one network call per noise level on 64 inputs; shows whether y0_hat beats grey
+            diagnose_run(folder, n=64, root=root, device=device)
+        dist.barrier()
     samples = method.outputs(cfg, ev)
     makes_outputs = samples == ev / "samples"  # an external method brings its outputs instead
     if "sample" in stages and makes_outputs and not (samples / ".done").exists():

@@ -61,6 +61,7 @@ def test_smoke_run_writes_a_self_describing_folder(tmp_path, small, task):
     metrics = json.loads((ev / "metrics.json").read_text())
     assert metrics["task"] == task and "fid" in metrics["metrics"] and metrics["samples_per_input"] == 2
     assert sorted(losses(run_dir)) == [1, 2, 3, 4]
+    assert json.loads((run_dir / "diagnose.json").read_text())["checkpoint"] == "ckpt-00000004.pt"  # written after training
 
 
 def test_known_pixels_are_exact_in_run_outputs(tmp_path, small):
