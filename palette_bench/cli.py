@@ -103,6 +103,22 @@ def run_command(task, method, pred, name, preset, protocol, eval_set, sampler, s
         click.echo(f"{metrics}:\n{metric_table(json.loads(metrics.read_text()))}")
 
 
+@main.command("diagnose")
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--n", "n", type=int, default=64, show_default=True, help="Evaluation inputs to noise and predict.")
+@click.option("--out", default=None, type=click.Path(file_okay=False), help="Folder for diagnose.json and diagnose.png (default: the run folder).")
+@root_option
+@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--device", default=None, help="torch device (default: cuda if available, else cpu).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def diagnose_command(run_dir, n, out, root, batch_size, device, as_json):
+    """Per noise level: eps and clean-image MSE of a Palette run's network, against grey and mean-colour references."""
+    from palette_bench.diagnose import diagnose_run, table
+
+    result = diagnose_run(run_dir, n=n, out=out, root=root, device=device, batch_size=batch_size)
+    click.echo(json.dumps(result, indent=2) if as_json else table(result))
+
+
 @main.group()
 def model():
     """Inspect the Palette U-Net of a preset."""

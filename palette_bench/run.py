@@ -5,6 +5,7 @@
                             preset's training config); `--resume DIR` continues with it
         stats.jsonl         losses per step (pix2pix: discriminator and generator losses)
         checkpoints/        ckpt-<step>.pt, each with the config inside
+        diagnose.json/.png  Palette: its predictions' errors by noise level (palette-bench diagnose)
         eval/<set>-<sampler><steps>[-raw]/   Palette; the one-output methods (regression, pix2pix,
                                              classical, external) use eval/<set>[-raw]/
             config.json     the full resolved config of this sampling and evaluation
@@ -55,8 +56,7 @@ def _check_same(path: Path, wanted: dict, only: tuple[str, ...] | None = None) -
     """A run folder belongs to one config: refuse to mix, naming the first differing key (of `only`, if given)."""
     if not path.exists():
         return
-    have = json.loads(path.read_text())
-    have = {**_defaults(), **have}  # a folder written before a config key existed holds that key at its default
+    have = _with_defaults(json.loads(path.read_text()), _defaults())  # a folder written before a key existed holds it at its default
     wanted = json.loads(json.dumps(wanted))  # tuples become lists, as they are on disk
     if only is not None:
         have, wanted = ({k: d.get(k) for k in only} for d in (have, wanted))
@@ -74,6 +74,15 @@ def _check_same(path: Path, wanted: dict, only: tuple[str, ...] | None = None) -
     key = diff(have, wanted)
     if key:
         raise ConfigError(f"{path}: this run folder was made with another config ({key}: {_get(have, key)!r} there, {_get(wanted, key)!r} now); use another --run-dir, or --force with --stage all (or train) to start it over")
+
+
+def _with_defaults(have: dict, defaults: dict) -> dict:
+    """`have` with every key it lacks taken from `defaults`, inside sections too (diffusion.parameterization, sample.schedule)."""
+    out = {**defaults, **have}
+    for k, v in defaults.items():
+        if isinstance(v, dict) and isinstance(have.get(k), dict):
+            out[k] = _with_defaults(have[k], v)
+    return out
 
 
 def _defaults() -> dict:
@@ -102,6 +111,12 @@ def _get(d: dict, dotted: str):
     for part in dotted.split("."):
         d = d.get(part) if isinstance(d, dict) else None
     return d
+
+
+def _diagnosed(folder: Path, checkpoint: Path) -> bool:
+    """Whether diagnose.json already describes this checkpoint."""
+    path = Path(folder) / "diagnose.json"
+    return path.exists() and json.loads(path.read_text()).get("checkpoint") == Path(checkpoint).name
 
 
 def finalize(cfg: RunConfig) -> RunConfig:
@@ -150,7 +165,13 @@ def run(
     dist.barrier()
 
     if "train" in stages and method.learns:
-        train(cfg, protocol, folder, device, root=root, progress=progress)
+        last = train(cfg, protocol, folder, device, root=root, progress=progress)
+        if method.stochastic and dist.is_main() and not _diagnosed(folder, last):
+            from palette_bench.diagnose import diagnose_run
+
+            # a few seconds: one network call per noise level on 64 inputs; shows whether y0_hat beats grey
+            diagnose_run(folder, n=64, root=root, device=device)
+        dist.barrier()
     samples = method.outputs(cfg, ev)
     makes_outputs = samples == ev / "samples"  # an external method brings its outputs instead
     if "sample" in stages and makes_outputs and not (samples / ".done").exists():

@@ -30,9 +30,16 @@ DEFAULT_EVAL_SET = {"colorization": "gray", "inpainting": "ff20-30", "uncropping
 
 @dataclass(frozen=True)
 class DiffusionConfig:
-    """Palette's noise schedules (Sec. 4) and denoising loss (L2 by default, L1 for the ablation)."""
+    """Palette's noise schedules (Sec. 4) and denoising loss (L2 by default, L1 for the ablation).
+
+    parameterization: what the network predicts, "eps" (Palette's), "v" (Salimans & Ho 2022) or "x0".
+    loss_weighting "min-snr": Hang et al. 2023's min(SNR, min_snr_gamma) weighting, SNR = gamma / (1 - gamma).
+    """
 
     loss: Literal["l2", "l1"] = "l2"
+    parameterization: Literal["eps", "v", "x0"] = "eps"
+    loss_weighting: Literal["none", "min-snr"] = "none"
+    min_snr_gamma: float = 5.0
     train_schedule_steps: int = 2000
     train_beta_start: float = 1e-6
     train_beta_end: float = 0.01
@@ -62,6 +69,9 @@ class SampleConfig:
     sampler: Literal["ancestral", "ddim"] = "ancestral"
     steps: int = 1000
     eta: float = 0.0  # DDIM only
+    # where the steps sit on the gamma axis: "paper" (the respaced inference schedule), or "logsnr" /
+    # "karras" spread over the training schedule's gamma range (see models/samplers.py SCHEDULES)
+    schedule: Literal["paper", "logsnr", "karras"] = "paper"
     n: int = 0  # evaluation inputs to sample; 0 = the whole evaluation set
     samples_per_input: int = 0  # 0 = the protocol's diversity_samples
     batch_size: int = 64

@@ -19,7 +19,8 @@ from palette_bench.data.evalset import EvalSet
 from palette_bench.data.predictions import sample_filename
 from palette_bench.images import save_png
 from palette_bench.models.diffusion import draw_noise
-from palette_bench.models.samplers import SAMPLERS, sampling_schedule
+from palette_bench.models.diffusion import NoiseSchedule
+from palette_bench.models.samplers import SAMPLERS
 from palette_bench.seeding import generator_for
 
 
@@ -27,18 +28,20 @@ class PaletteSampler:
     """Palette behind the method interface: predict(condition, mask, generator) -> one sample per generator.
 
     `generator` is a list with one torch.Generator per example: the starting noise y_T and every
-    later draw of that example's chain come from it.
+    later draw of that example's chain come from it. `schedule` holds the steps (see
+    models/samplers.py step_schedule); `parameterization` says what the network outputs.
     """
 
-    def __init__(self, model, sampler: str, steps: int, device, eta: float = 0.0):
+    def __init__(self, model, sampler: str, schedule: NoiseSchedule, device, eta: float = 0.0, parameterization: str = "eps"):
         if torch.device(device).type == "cuda":
             # TF32 convolutions and matmuls round differently for different batch sizes; full fp32 keeps a
             # sample independent of the batch it shares, as the seeding promises.
             torch.backends.cudnn.allow_tf32 = False
             torch.backends.cuda.matmul.allow_tf32 = False
         self.model, self.device = model, torch.device(device)
-        self.schedule, self.fn = sampling_schedule(steps), SAMPLERS[sampler]
+        self.schedule, self.fn = schedule, SAMPLERS[sampler]
         self.kwargs = {"eta": eta} if sampler == "ddim" else {}
+        self.kwargs["parameterization"] = parameterization
 
     @torch.no_grad()
     def predict(self, condition: torch.Tensor, mask: torch.Tensor | None, generator: list[torch.Generator]) -> torch.Tensor:

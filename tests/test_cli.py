@@ -35,7 +35,7 @@ def test_stats_with_other_batch_size_gives_the_same_digest():
 
 def test_help_lists_the_subcommands():
     out = CliRunner().invoke(main, ["--help"]).output
-    for cmd in ("run", "report", "eval", "weights", "data", "model"):
+    for cmd in ("run", "diagnose", "report", "eval", "weights", "data", "model"):
         assert f"  {cmd} " in out
 
 

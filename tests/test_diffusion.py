@@ -7,15 +7,22 @@ import pytest
 import torch
 
 from palette_bench.models.diffusion import (
+    PARAMETERIZATIONS,
     SAMPLE_SCHEDULE,
     TRAIN_SCHEDULE,
     NoiseSchedule,
     draw_noise,
+    eps_and_y0,
+    karras_schedule,
     linear_schedule,
+    logsnr_schedule,
+    min_snr_weight,
     network_input,
     palette_loss,
     q_sample,
     sample_gamma,
+    schedule_from_gammas,
+    target,
 )
 from palette_bench.seeding import generator_for
 
@@ -101,6 +108,26 @@ def test_respacing_to_few_steps_keeps_gamma_T():
     schedule = linear_schedule(**SAMPLE_SCHEDULE)
     for k in (1, 2, 3):
         assert schedule.respaced(k).gammas[-1].item() == pytest.approx(schedule.gammas[-1].item(), rel=1e-12)
+
+
+def test_schedule_from_gammas_round_trips():
+    """alpha_i = gamma_i / gamma_{i-1}: the cumulative products give the gammas back, down to Palette's 1e-20 range."""
+    gammas = torch.tensor([0.999999, 0.9, 0.2, 1e-3, 4.4e-5, 1e-12, 6.6e-21], dtype=torch.float64)
+    schedule = schedule_from_gammas(gammas)
+    np.testing.assert_allclose(schedule.gammas.numpy(), gammas.numpy(), rtol=1e-14)
+    np.testing.assert_allclose(schedule.alphas.numpy() + schedule.betas.numpy(), 1.0, rtol=0, atol=1e-15)
+    with pytest.raises(ValueError):
+        schedule_from_gammas([0.5, 0.7])  # gamma must fall with t
+
+
+@pytest.mark.parametrize("make", [logsnr_schedule, karras_schedule])
+def test_spread_schedules_end_points_and_arguments(make):
+    s = make(5, 1e-4, 0.99)
+    assert s.gammas[0].item() == pytest.approx(0.99, rel=1e-12) and s.gammas[-1].item() == pytest.approx(1e-4, rel=1e-12)
+    assert make(1, 1e-4, 0.99).gammas.tolist() == pytest.approx([1e-4], rel=1e-12)  # one step: straight from the noisiest end
+    for bad in ((0, 1e-4, 0.99), (5, 0.99, 1e-4), (5, 0.0, 0.5), (5, 0.1, 1.0)):
+        with pytest.raises(ValueError):
+            make(*bad)
 
 
 # ---- gamma draw --------------------------------------------------------------------------------
@@ -198,20 +225,104 @@ def test_network_input_keeps_known_pixels():
         network_input(condition, y_t, None, mask)
 
 
+@pytest.mark.parametrize("weighting", ["none", "min-snr"])
+@pytest.mark.parametrize("parameterization", PARAMETERIZATIONS)
 @pytest.mark.parametrize("masked", [False, True])
-def test_loss_is_zero_for_a_perfect_predictor(masked):
+def test_loss_is_zero_for_a_perfect_predictor(masked, parameterization, weighting):
+    """The network returning the true target of its parameterization (eps, v or y0) has loss 0; the eps target is eps itself."""
     y0, condition, mask, gamma, eps = make_batch(masked=masked)
     seen = {}
+    true = target(y0, eps, gamma, parameterization)
 
     def oracle(x, g):
         seen["gamma"] = g
-        return eps
+        return true
 
-    loss = palette_loss(oracle, y0, condition, mask, gamma, eps)
+    kw = dict(parameterization=parameterization, weighting=weighting)
+    loss = palette_loss(oracle, y0, condition, mask, gamma, eps, **kw)
     assert loss.shape == (4,) and torch.equal(loss, torch.zeros(4))
     assert torch.equal(seen["gamma"], gamma)
-    noisy = palette_loss(lambda x, g: eps + 0.1, y0, condition, mask, gamma, eps)
+    noisy = palette_loss(lambda x, g: true + 0.1, y0, condition, mask, gamma, eps, **kw)
     assert bool((noisy > 0).all())
+    if parameterization != "eps":  # the eps target is not the target of v or x0
+        assert bool((palette_loss(lambda x, g: eps, y0, condition, mask, gamma, eps, **kw) > 0).all())
+
+
+def test_targets_in_closed_form():
+    y0, _, _, gamma, eps = make_batch(masked=False)
+    g = gamma.double()[:, None, None, None]
+    assert target(y0, eps, gamma, "eps") is eps and target(y0, eps, gamma, "x0") is y0
+    v = target(y0.double(), eps.double(), gamma, "v")
+    torch.testing.assert_close(v, g.sqrt() * eps.double() - (1 - g).sqrt() * y0.double(), rtol=0, atol=1e-15)
+    with pytest.raises(ValueError, match="parameterization"):
+        target(y0, eps, gamma, "score")
+
+
+# gammas from the training schedule's smallest to its largest, where each conversion stays well conditioned
+ROUND_TRIP_GAMMAS = [4.4e-5, 1e-3, 0.2, 0.5, 0.9, 0.999, 1 - 1e-6]
+
+
+@pytest.mark.parametrize("parameterization", PARAMETERIZATIONS)
+@pytest.mark.parametrize("scalar", [False, True], ids=["tensor-gamma", "float-gamma"])
+def test_conversions_round_trip_in_float64(parameterization, scalar):
+    """target(y0, eps) read back by eps_and_y0 gives (eps, y0); any output -> (eps_hat, y0_hat) -> target gives the output back."""
+    n = len(ROUND_TRIP_GAMMAS)
+    y0 = draw_noise((3, 6, 6), gens("rt-y0", n), dtype=torch.float64).clamp(-1, 1)
+    eps = draw_noise((3, 6, 6), gens("rt-eps", n), dtype=torch.float64)
+    out = draw_noise((3, 6, 6), gens("rt-out", n), dtype=torch.float64)
+    for b, g in enumerate(ROUND_TRIP_GAMMAS):
+        gamma = g if scalar else torch.tensor([g], dtype=torch.float64)
+        y_t = math.sqrt(g) * y0[b : b + 1] + math.sqrt(1 - g) * eps[b : b + 1]
+        eps_hat, y0_hat = eps_and_y0(target(y0[b : b + 1], eps[b : b + 1], gamma, parameterization), y_t, gamma, parameterization)
+        assert (eps_hat - eps[b]).abs().max().item() < 1e-9, g
+        assert (y0_hat - y0[b]).abs().max().item() < 1e-9, g
+        # an arbitrary output: the pair read from it is consistent with y_t and gives the output back
+        eps_hat, y0_hat = eps_and_y0(out[b : b + 1], y_t, gamma, parameterization)
+        torch.testing.assert_close(math.sqrt(g) * y0_hat + math.sqrt(1 - g) * eps_hat, y_t, rtol=0, atol=1e-12)
+        torch.testing.assert_close(target(y0_hat, eps_hat, gamma, parameterization), out[b : b + 1], rtol=0, atol=1e-7)
+
+
+def test_eps_conversion_is_ddpm_eq_15():
+    y_t, eps_hat = draw_noise((3, 4, 4), gens("e15-y", 2)), draw_noise((3, 4, 4), gens("e15-e", 2))
+    got_eps, got_y0 = eps_and_y0(eps_hat, y_t, 0.3, "eps")
+    assert got_eps is eps_hat and torch.equal(got_y0, (y_t - math.sqrt(0.7) * eps_hat) / math.sqrt(0.3))
+    v_eps, v_y0 = eps_and_y0(eps_hat, y_t, 0.3, "v")  # independent form: y0 = sqrt(g) y_t - sqrt(1 - g) v
+    torch.testing.assert_close(v_y0, math.sqrt(0.3) * y_t - math.sqrt(0.7) * eps_hat)
+    torch.testing.assert_close(v_eps, math.sqrt(0.7) * y_t + math.sqrt(0.3) * eps_hat)
+
+
+def test_min_snr_weights():
+    """SNR = gamma / (1 - gamma): at gamma 0.5 SNR = 1, at 0.9 SNR = 9 (k = 5 clips it), at 1 SNR = inf."""
+    gamma = torch.tensor([0.5, 0.9, 0.1, 1.0], dtype=torch.float64)
+    snr = [1.0, 9.0, 1 / 9, math.inf]
+    expected = {
+        "x0": [1.0, 5.0, 1 / 9, 5.0],
+        "eps": [1.0, 5 / 9, 1.0, 0.0],
+        "v": [0.5, 0.5, (1 / 9) / (1 / 9 + 1), 0.0],
+    }
+    for parameterization, want in expected.items():
+        got = min_snr_weight(gamma, parameterization, 5.0)
+        assert got.dtype == torch.float64 and bool(torch.isfinite(got).all())
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-12, atol=0, err_msg=f"{parameterization}, SNR {snr}")
+
+
+def test_min_snr_weights_the_same_clean_image_error_alike():
+    """One estimate (eps_hat, y0_hat) scored as eps, v or y0: with min-SNR weighting (p = 2) each loss is
+    min(SNR, k) ||y0_hat - y0||^2, the weighting Hang et al. 2023 define on x0."""
+    y0, condition, _, gamma, eps = make_batch(masked=False)
+    gamma = torch.tensor([0.02, 0.5, 0.9, 0.9999])  # SNR below and above k = 5
+    y0, eps = y0.double(), eps.double()
+    y_t = q_sample(y0, gamma, eps)
+    y0_hat = y0 + 0.1 * draw_noise((3, 8, 8), gens("err", 4), dtype=torch.float64)
+    eps_hat = eps_and_y0(y0_hat, y_t, gamma, "x0")[0]  # the eps consistent with y_t and y0_hat
+    snr = gamma.double() / (1 - gamma.double())
+    want = snr.clamp(max=5.0) * (y0_hat - y0).square().mean(dim=(1, 2, 3))
+    for parameterization in PARAMETERIZATIONS:
+        out = target(y0_hat, eps_hat, gamma, parameterization)
+        loss = palette_loss(lambda x, g: out, y0, condition.double(), None, gamma, eps, parameterization=parameterization, weighting="min-snr")
+        torch.testing.assert_close(loss, want, rtol=1e-6, atol=0, msg=parameterization)
+    with pytest.raises(ValueError, match="weighting"):
+        palette_loss(lambda x, g: eps, y0, condition, None, gamma, eps, weighting="snr")
 
 
 def test_loss_of_a_predictor_that_inverts_the_forward_process():

@@ -36,6 +36,9 @@ def test_the_registered_methods_and_an_unknown_name():
         ("palette", ["sample.use_ema=false"], "ff20-30-ddim3-raw"),
         ("palette", ['sample.sampler="ddim"', "sample.eta=1.0"], "ff20-30-ddim3-eta1"),
         ("palette", ['sample.sampler="ancestral"', "sample.steps=50"], "ff20-30-ancestral50"),
+        ("palette", ['sample.schedule="paper"'], "ff20-30-ddim3"),  # the default keeps the names of older folders
+        ("palette", ['sample.schedule="logsnr"'], "ff20-30-ddim3-logsnr"),
+        ("palette", ['sample.schedule="karras"', "sample.use_ema=false", "sample.eta=1.0"], "ff20-30-ddim3-karras-raw-eta1"),
         ("regression", [], "ff20-30"),
         ("regression", ["sample.use_ema=false"], "ff20-30-raw"),
         ("pix2pix", ["sample.use_ema=false"], "ff20-30"),  # pix2pix keeps no EMA

@@ -1,13 +1,16 @@
-"""Ancestral and DDIM samplers: known pixels, batch-size invariance, golden values, determinism, perfect-denoiser recovery."""
+"""Ancestral and DDIM samplers: known pixels, batch-size invariance, golden values, determinism, perfect-denoiser recovery,
+for every step schedule and every parameterization of the network's output."""
 
 import math
+
+import numpy as np
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from palette_bench.models.diffusion import SAMPLE_SCHEDULE, draw_noise, linear_schedule
-from palette_bench.models.samplers import SAMPLERS, ancestral_sample, ddim_sample, sampling_schedule
+from palette_bench.models.diffusion import PARAMETERIZATIONS, SAMPLE_SCHEDULE, TRAIN_SCHEDULE, draw_noise, linear_schedule, target
+from palette_bench.models.samplers import SAMPLERS, SCHEDULES, ancestral_sample, ddim_sample, sampling_schedule, step_schedule
 from palette_bench.seeding import generator_for
 
 # (name, sampler) pairs covering both samplers and DDIM's stochastic variant
@@ -54,12 +57,12 @@ def inpainting_inputs(b, size, tag="in"):
     return dict(condition=condition, mask=mask, y0=condition)
 
 
-def run(sampler, model, extra, steps, tag, start=0):
+def run(sampler, model, extra, steps, tag, start=0, schedule="paper", **kwargs):
     """Draw y_T from the per-sample generators, then sample with the same generators (as callers do)."""
     b, _, h, w = extra["condition"].shape
     generators = gens(tag, b, start)
     y_T = draw_noise((3, h, w), generators, dtype=extra["condition"].dtype)
-    return sampler(model, y_T, sampling_schedule(steps), extra, generators)
+    return sampler(model, y_T, step_schedule(schedule, steps), extra, generators, **kwargs)
 
 
 def test_sampling_schedule():
@@ -68,14 +71,50 @@ def test_sampling_schedule():
     assert len(sampling_schedule(50)) == 50
     assert sampling_schedule(50).gammas[-1].item() == pytest.approx(full.gammas[-1].item(), rel=1e-12)
     assert set(SAMPLERS) == {"ancestral", "ddim"}
+    assert set(SCHEDULES) == {"paper", "logsnr", "karras"}
+    for k in (1, 3, 10, 1000):  # "paper" is the respaced inference schedule, bit for bit
+        paper, respaced = step_schedule("paper", k), sampling_schedule(k)
+        assert torch.equal(paper.betas, respaced.betas) and torch.equal(paper.alphas, respaced.alphas)
+    with pytest.raises(ValueError, match="schedule 'cosine'"):
+        step_schedule("cosine", 10)
 
 
+TRAINED = linear_schedule(**TRAIN_SCHEDULE).gammas
+GAMMA_MIN, GAMMA_MAX = TRAINED[-1].item(), TRAINED[0].item()  # ~4.4e-5 and 1 - 1e-6
+
+
+@pytest.mark.parametrize("name", ["logsnr", "karras"])
+@pytest.mark.parametrize("steps", [1, 2, 3, 10, 20, 250, 1000])
+def test_schedules_stay_in_the_trained_gamma_range(name, steps):
+    """Every step lies in [gamma_T, gamma_1] of the training schedule, both ends are reached, and gamma decreases with t.
+
+    The sampler's gammas are the cumulative products of alpha_i = gamma_i / gamma_{i-1}, which round at 1e-16.
+    """
+    gammas = step_schedule(name, steps).gammas
+    assert len(gammas) == steps and bool((gammas[1:] < gammas[:-1]).all())
+    assert gammas.min().item() >= GAMMA_MIN * (1 - 1e-12) and gammas.max().item() <= GAMMA_MAX * (1 + 1e-12)
+    assert gammas[-1].item() == pytest.approx(GAMMA_MIN, rel=1e-12)
+    if steps > 1:
+        assert gammas[0].item() == pytest.approx(GAMMA_MAX, rel=1e-12)
+    # how the steps are spread: evenly in log-SNR, or evenly in sigma^(1/7) with sigma = sqrt((1 - gamma) / gamma)
+    g = gammas.numpy()
+    axis = np.log(g / (1 - g)) if name == "logsnr" else ((1 - g) / g) ** (1 / 14)
+    if steps > 2:
+        np.testing.assert_allclose(np.diff(axis), np.diff(axis).mean(), rtol=1e-6)
+
+
+def test_the_paper_schedule_leaves_the_trained_range():
+    """Why the other schedules exist: Palette's respaced inference schedule ends at gamma ~ 6.6e-21, below any training draw."""
+    assert step_schedule("paper", 20).gammas[-1].item() < 1e-20 < GAMMA_MIN
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
 @pytest.mark.parametrize("name", VARIANTS)
-def test_known_pixels_are_bit_exact(name):
+def test_known_pixels_are_bit_exact(name, schedule):
     extra, seen = inpainting_inputs(4, 16), []
     generators = gens("known", 4)
     y_T = draw_noise((3, 16, 16), generators)
-    out = VARIANTS[name](TinyConvNet(), y_T, sampling_schedule(10), extra, generators, callback=seen.append)
+    out = VARIANTS[name](TinyConvNet(), y_T, step_schedule(schedule, 10), extra, generators, callback=seen.append)
     known = (extra["mask"] == 0).expand_as(out)
     assert all(torch.equal(s["y_t"][known], extra["y0"][known]) for s in seen)  # pasted back at every step
     assert torch.equal(out[known], extra["y0"][known])
@@ -84,20 +123,22 @@ def test_known_pixels_are_bit_exact(name):
     assert out.min() >= -1 and out.max() <= 1
 
 
+@pytest.mark.parametrize("schedule", SCHEDULES)
 @pytest.mark.parametrize("name", VARIANTS)
 @pytest.mark.parametrize("masked", [False, True])
-def test_batch_invariance_of_the_sampler_maths(name, masked):
+def test_batch_invariance_of_the_sampler_maths(name, masked, schedule):
     """Per-pixel model (no reductions anywhere): samples alone and in a batch of 8 are bit-identical."""
     extra = inpainting_inputs(8, 8) if masked else dict(condition=inpainting_inputs(8, 8)["y0"], mask=None, y0=None)
-    batch = run(VARIANTS[name], pointwise_model, extra, 20, "inv")
+    batch = run(VARIANTS[name], pointwise_model, extra, 20, "inv", schedule=schedule)
     for b in range(8):
         one = {k: None if v is None else v[b : b + 1] for k, v in extra.items()}
-        assert torch.equal(run(VARIANTS[name], pointwise_model, one, 20, "inv", start=b)[0], batch[b]), b
+        assert torch.equal(run(VARIANTS[name], pointwise_model, one, 20, "inv", start=b, schedule=schedule)[0], batch[b]), b
 
 
 @pytest.mark.filterwarnings("ignore:TF32 acceleration on top of oneDNN")  # printed by mkldnn.flags on CPU-only builds
+@pytest.mark.parametrize("schedule", SCHEDULES)
 @pytest.mark.parametrize("name", VARIANTS)
-def test_batch_invariance_with_a_conv_net(name):
+def test_batch_invariance_with_a_conv_net(name, schedule):
     """A conv net: samples alone and in a batch of 8 are bit-identical.
 
     oneDNN is switched off: PyTorch's CPU convolution picks its backend per call, and for a batch of 1
@@ -108,10 +149,10 @@ def test_batch_invariance_with_a_conv_net(name):
     extra = inpainting_inputs(8, 16)
     net = TinyConvNet()
     with torch.backends.mkldnn.flags(enabled=False):
-        batch = run(VARIANTS[name], net, extra, 10, "conv")
+        batch = run(VARIANTS[name], net, extra, 10, "conv", schedule=schedule)
         for b in range(8):
             one = {k: v[b : b + 1] for k, v in extra.items()}
-            assert torch.equal(run(VARIANTS[name], net, one, 10, "conv", start=b)[0], batch[b]), b
+            assert torch.equal(run(VARIANTS[name], net, one, 10, "conv", start=b, schedule=schedule)[0], batch[b]), b
 
 
 # Golden values: TinyConvNet(seed=0), 10 steps, 2x3x8x8, generators "golden"/b, all in float64: in
@@ -161,12 +202,13 @@ def test_ddim_eta0_is_deterministic_and_ancestral_is_not():
     assert not torch.equal(eta1, ddim_sample(net, y_T, schedule, extra, gens("det-b", 2), eta=1.0))
 
 
+@pytest.mark.parametrize("schedule_name", SCHEDULES)
 @pytest.mark.parametrize("name", ["ancestral", "ddim"])
-def test_model_sees_the_schedule_in_order(name):
+def test_model_sees_the_schedule_in_order(name, schedule_name):
     """The network gets cat([condition, y_t]) and gamma_T..gamma_1 as float32 [B]; the callback sees every step."""
     net, steps = TinyConvNet(), []
     extra = inpainting_inputs(3, 8)
-    schedule = sampling_schedule(7)
+    schedule = step_schedule(schedule_name, 7)
     generators = gens("order", 3)
     y_T = draw_noise((3, 8, 8), generators)
     SAMPLERS[name](net, y_T, schedule, extra, generators, callback=steps.append)
@@ -180,14 +222,16 @@ def test_model_sees_the_schedule_in_order(name):
 
 
 class PerfectDenoiser:
-    """Returns the exact eps of the known clean image y0: eps = (y_t - sqrt(gamma) y0) / sqrt(1 - gamma)."""
+    """Returns the exact eps of the known clean image y0, eps = (y_t - sqrt(gamma) y0) / sqrt(1 - gamma),
+    or the v or y0 that goes with it."""
 
-    def __init__(self, y0):
-        self.y0 = y0.double()
+    def __init__(self, y0, parameterization="eps"):
+        self.y0, self.parameterization = y0.double(), parameterization
 
     def __call__(self, x, gamma):
         g = gamma.double()[:, None, None, None]
-        return ((x[:, 3:].double() - g.sqrt() * self.y0) / (1 - g).sqrt()).float()
+        eps = (x[:, 3:].double() - g.sqrt() * self.y0) / (1 - g).sqrt()
+        return target(self.y0, eps, gamma, self.parameterization).float()
 
 
 def clean_image(b=2, size=16):
@@ -199,6 +243,32 @@ def test_perfect_denoiser_recovers_y0(name, steps):
     y0 = clean_image()
     out = run(SAMPLERS[name], PerfectDenoiser(y0), dict(condition=y0, mask=None, y0=None), steps, "perfect")
     assert (out - y0).abs().max().item() < 1e-4
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+@pytest.mark.parametrize("parameterization", PARAMETERIZATIONS)
+@pytest.mark.parametrize("name, steps", [("ancestral", 50), ("ddim", 10), ("ddim-eta1", 10)])
+def test_perfect_predictor_of_each_parameterization_recovers_y0(name, steps, parameterization, schedule):
+    """A network returning the true eps, v or y0 of a fixed y0, read with the same parameterization, samples y0.
+
+    Every step's clean-image estimate is y0 too, except for eps at the paper schedule's first steps: there
+    y0_hat = (y_t - sqrt(1 - gamma) eps_hat) / sqrt(gamma) divides eps_hat's float32 rounding by
+    sqrt(gamma) ~ 1e-10.
+    """
+    y0, seen = clean_image(), []
+    out = run(VARIANTS[name], PerfectDenoiser(y0, parameterization), dict(condition=y0, mask=None, y0=None), steps, "perfect",
+              schedule=schedule, parameterization=parameterization, callback=seen.append)
+    assert (out - y0).abs().max().item() < 1e-4
+    if not (parameterization == "eps" and schedule == "paper"):
+        assert max((s["y0_hat"] - y0).abs().max().item() for s in seen) < 1e-4
+
+
+@pytest.mark.parametrize("parameterization", ["v", "x0"])
+def test_a_parameterization_read_as_another_goes_astray(parameterization):
+    """The sampler reads the output through its parameterization: the true v or y0 read as eps gives wrong estimates."""
+    y0, seen = clean_image(), []
+    run(ddim_sample, PerfectDenoiser(y0, parameterization), dict(condition=y0, mask=None, y0=None), 10, "perfect", schedule="logsnr", callback=seen.append)
+    assert max((s["y0_hat"] - y0).abs().max().item() for s in seen) > 0.1
 
 
 @pytest.mark.parametrize("name, steps", [("ancestral", 1000), ("ancestral", 10), ("ddim-eta1", 10)])

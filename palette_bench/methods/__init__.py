@@ -60,10 +60,15 @@ class Method:
         return (cfg.sample.samples_per_input or protocol.diversity_samples) if self.stochastic else 1
 
     def eval_name(self, cfg) -> str:
-        """The evaluation folder's name: the set, the sampler of stochastic methods, and '-raw' without EMA."""
+        """The evaluation folder's name: the set, the sampler of stochastic methods, and '-raw' without EMA.
+
+        The step schedule is named unless it is "paper", so folders made before schedules existed keep their names.
+        """
         s, name = cfg.sample, cfg.eval_set
         if self.stochastic:
             name += f"-{s.sampler}{s.steps}"
+            if s.schedule != "paper":
+                name += f"-{s.schedule}"
         if self.uses_ema and not s.use_ema:
             name += "-raw"
         if self.stochastic and s.sampler == "ddim" and s.eta:

@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 from palette_bench.methods import Method, register
-from palette_bench.models.diffusion import draw_noise, palette_loss, sample_gamma
+from palette_bench.models.diffusion import NoiseSchedule, draw_noise, linear_schedule, palette_loss, sample_gamma
 from palette_bench.seeding import generator_for
 from palette_bench.train import UNetTrainer
 
 
+def schedules(cfg) -> tuple[NoiseSchedule, NoiseSchedule]:
+    """The run's (training, inference) schedules from cfg.diffusion."""
+    d = cfg.diffusion
+    train = linear_schedule(d.train_schedule_steps, d.train_beta_start, d.train_beta_end)
+    return train, linear_schedule(d.sample_schedule_steps, d.sample_beta_start, d.sample_beta_end)
+
+
+def sampler_schedule(cfg) -> NoiseSchedule:
+    """The steps the sampler takes: cfg.sample.schedule with cfg.sample.steps steps."""
+    from palette_bench.models.samplers import step_schedule
+
+    return step_schedule(cfg.sample.schedule, cfg.sample.steps, *schedules(cfg))
+
+
 class PaletteTrainer(UNetTrainer):
-    """E || f(x, sqrt(gamma) y0 + sqrt(1 - gamma) eps, gamma) - eps ||_p^p, every draw keyed to (seed, step, j)."""
+    """E || f(x, sqrt(gamma) y0 + sqrt(1 - gamma) eps, gamma) - target ||_p^p, every draw keyed to (seed, step, j).
+
+    The target is eps (Palette's), v or y0, as diffusion.parameterization says.
+    """
 
     def loss(self, batch: dict):
         mask = None if batch["mask"] is None else batch["mask"].to(self.device)
@@ -17,8 +34,10 @@ class PaletteTrainer(UNetTrainer):
         gens = [generator_for("train-noise", self.cfg.seed, batch["step"], j) for j in batch["j"]]
         gamma = sample_gamma(self.schedule, gens).to(self.device)
         eps = draw_noise(batch["y0"].shape[1:], gens).to(self.device)
-        p = 2 if self.cfg.diffusion.loss == "l2" else 1
-        return palette_loss(self.net, y0, condition, mask, gamma, eps, p=p).mean()
+        d = self.cfg.diffusion
+        p = 2 if d.loss == "l2" else 1
+        loss = palette_loss(self.net, y0, condition, mask, gamma, eps, p, d.parameterization, d.loss_weighting, d.min_snr_gamma)
+        return loss.mean()
 
 
 @register
@@ -39,4 +58,5 @@ class Palette(Method):
         from palette_bench.train import network_from_state
 
         model = network_from_state(cfg, state, device)
-        return PaletteSampler(model, cfg.sample.sampler, cfg.sample.steps, device, cfg.sample.eta)
+        s = cfg.sample
+        return PaletteSampler(model, s.sampler, sampler_schedule(cfg), device, s.eta, cfg.diffusion.parameterization)

@@ -3,6 +3,9 @@
 Palette (Saharia et al. 2022, Sec. 2) conditions the network on the continuous noise level gamma,
 not on a step index t:  y_t = sqrt(gamma) y0 + sqrt(1 - gamma) eps,  with gamma near 1 = nearly clean.
 The loss is  E || f(x, y_t, gamma) - eps ||_p^p  with p = 2 (default) or 1 (Palette Eq. 1).
+The network may instead predict v = sqrt(gamma) eps - sqrt(1 - gamma) y0 (Salimans & Ho 2022) or
+y0 itself: `target` gives what it regresses onto and `eps_and_y0` reads (eps_hat, y0_hat) back
+from its output, for the loss and both samplers alike.
 Schedules are kept in float64: gamma_T of the inference schedule is about 1e-20, far below what
 float32 differences of nearby gammas can resolve.
 """
@@ -10,6 +13,7 @@ float32 differences of nearby gammas can resolve.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import torch
@@ -69,14 +73,56 @@ class NoiseSchedule:
             idx = np.array([T - 1])
         else:
             idx = np.round(np.linspace(0, T - 1, steps)).astype(np.int64)
-        kept = self.gammas[torch.from_numpy(idx)]
-        alphas = kept / torch.cat([kept.new_ones(1), kept[:-1]])
-        return NoiseSchedule(1.0 - alphas, alphas)
+        return schedule_from_gammas(self.gammas[torch.from_numpy(idx)])
+
+
+def schedule_from_gammas(gammas) -> NoiseSchedule:
+    """The schedule whose cumulative products are `gammas` (strictly decreasing, in (0, 1)).
+
+    alpha_i = gamma_i / gamma_{i-1} with gamma_0 = 1, beta_i = 1 - alpha_i: any placement of steps on
+    the gamma axis becomes a chain the ancestral and DDIM posteriors apply to unchanged.
+    """
+    gammas = torch.as_tensor(gammas, dtype=torch.float64)
+    alphas = gammas / torch.cat([gammas.new_ones(1), gammas[:-1]])
+    return NoiseSchedule(1.0 - alphas, alphas)
 
 
 def linear_schedule(steps: int, beta_start: float, beta_end: float) -> NoiseSchedule:
     """Betas evenly spaced from beta_start to beta_end over `steps` steps (DDPM / Palette)."""
     return NoiseSchedule(torch.linspace(beta_start, beta_end, steps, dtype=torch.float64))
+
+
+def logit(gamma: float) -> float:
+    """log-SNR = log(gamma / (1 - gamma)), the noise-level axis of Kingma et al. 2021."""
+    return math.log(gamma) - math.log1p(-gamma)
+
+
+def _endpoints(steps: int, gamma_min: float, gamma_max: float) -> torch.Tensor:
+    """Positions 0..1 of `steps` points from the cleanest (gamma_max) to the noisiest (gamma_min) end; one step = the noisiest."""
+    if steps < 1 or not 0 < gamma_min < gamma_max < 1:
+        raise ValueError(f"need steps >= 1 and 0 < gamma_min < gamma_max < 1, got {steps}, {gamma_min}, {gamma_max}")
+    return torch.ones(1, dtype=torch.float64) if steps == 1 else torch.linspace(0, 1, steps, dtype=torch.float64)
+
+
+def logsnr_schedule(steps: int, gamma_min: float, gamma_max: float) -> NoiseSchedule:
+    """Steps evenly spaced in log-SNR from gamma_max (t = 1) down to gamma_min (t = T).
+
+    Clamped to [gamma_min, gamma_max]: the sigmoid of the end points may round one ulp outside.
+    """
+    u = _endpoints(steps, gamma_min, gamma_max)
+    lam = logit(gamma_max) + u * (logit(gamma_min) - logit(gamma_max))
+    return schedule_from_gammas(torch.sigmoid(lam).clamp(gamma_min, gamma_max))
+
+
+def karras_schedule(steps: int, gamma_min: float, gamma_max: float, rho: float = 7.0) -> NoiseSchedule:
+    """EDM's spacing (Karras et al. 2022, Eq. 5) in sigma = sqrt((1 - gamma) / gamma), from gamma_max (t = 1) to gamma_min (t = T).
+
+    rho = 7 crowds the steps at low noise, where EDM found the truncation error matters most.
+    """
+    u = _endpoints(steps, gamma_min, gamma_max)
+    s_min, s_max = (math.sqrt((1.0 - g) / g) ** (1.0 / rho) for g in (gamma_max, gamma_min))
+    sigma = (s_min + u * (s_max - s_min)) ** rho  # increasing with t, as the schedule runs t = 1..T
+    return schedule_from_gammas((1.0 / (1.0 + sigma.square())).clamp(gamma_min, gamma_max))
 
 
 def draw_noise(shape_per_example, generators: list[torch.Generator], dtype=torch.float32, device=None) -> torch.Tensor:
@@ -130,17 +176,90 @@ def network_input(condition, y_t, y0=None, mask=None) -> torch.Tensor:
     return torch.cat([condition, y_t], dim=1)
 
 
-def palette_loss(model, y0, condition, mask, gamma, eps, p: int = 2) -> torch.Tensor:
-    """Per-example loss [B]: mean of |model(x, gamma) - eps|^p over (masked) pixels and channels (Palette Eq. 1).
+# ---- what the network predicts ----------------------------------------------------------------
+# eps: Palette's (and DDPM's) choice. At low gamma, y0_hat = (y_t - sqrt(1 - gamma) eps_hat) / sqrt(gamma)
+# divides the network's error by sqrt(gamma), so the clean-image estimate of a small network is poor
+# exactly where the sampler starts. v keeps both estimates bounded at every gamma; x0 predicts y0 directly.
+PARAMETERIZATIONS = ("eps", "v", "x0")
 
-    With a mask only pixels to generate count: sum(mask * err) / (C * sum(mask)). The caller averages
-    over the batch.
+
+def _coefficients(gamma, like: torch.Tensor):
+    """(sqrt(gamma), sqrt(1 - gamma)): Python floats for a scalar gamma (the samplers' float64 maths), else [B, 1, ...] tensors."""
+    if isinstance(gamma, (int, float)):
+        return math.sqrt(gamma), math.sqrt(1.0 - gamma)
+    gamma = torch.as_tensor(gamma).to(torch.float64)  # 1 - gamma in float64: gamma can sit within 1e-6 of 1
+    return _per_example(gamma.sqrt(), like), _per_example((1.0 - gamma).sqrt(), like)
+
+
+def _check(parameterization: str) -> None:
+    if parameterization not in PARAMETERIZATIONS:
+        raise ValueError(f"parameterization {parameterization!r} is not one of {list(PARAMETERIZATIONS)}")
+
+
+def target(y0: torch.Tensor, eps: torch.Tensor, gamma, parameterization: str = "eps") -> torch.Tensor:
+    """What the network regresses onto: eps, v = sqrt(gamma) eps - sqrt(1 - gamma) y0 (Salimans & Ho 2022, Sec. 4), or y0."""
+    _check(parameterization)
+    if parameterization == "eps":
+        return eps
+    if parameterization == "x0":
+        return y0
+    a, b = _coefficients(gamma, y0)
+    return a * eps - b * y0
+
+
+def eps_and_y0(output: torch.Tensor, y_t: torch.Tensor, gamma, parameterization: str = "eps"):
+    """(eps_hat, y0_hat) from the network's output at y_t = sqrt(gamma) y0 + sqrt(1 - gamma) eps; unclipped.
+
+    gamma: a Python float (one level for the batch, as the samplers use it) or a [B] tensor.
+    """
+    _check(parameterization)
+    a, b = _coefficients(gamma, y_t)
+    if parameterization == "eps":  # DDPM Eq. 15
+        return output, (y_t - b * output) / a
+    if parameterization == "x0":
+        return (y_t - a * output) / b, output
+    # v: rotate (y_t, v) back to (eps, y0), since y_t = a y0 + b eps and v = a eps - b y0 with a^2 + b^2 = 1
+    return b * y_t + a * output, a * y_t - b * output
+
+
+def min_snr_weight(gamma: torch.Tensor, parameterization: str = "eps", k: float = 5.0) -> torch.Tensor:
+    """Min-SNR-gamma loss weight [B] (Hang et al. 2023), SNR = gamma / (1 - gamma), float64.
+
+    The paper's weight min(SNR, k) is for an x0 loss; the x0 error is the eps error times SNR^-1/2 and
+    the v error times (SNR + 1)^-1/2, so the same weighting reads min(SNR, k) / SNR on an eps loss and
+    min(SNR, k) / (SNR + 1) on a v loss.
+    """
+    _check(parameterization)
+    gamma = torch.as_tensor(gamma).to(torch.float64)
+    snr = gamma / (1.0 - gamma)  # gamma = 1 gives inf, and weight 0 (eps, v) or k (x0), never NaN
+    clipped = snr.clamp(max=k)
+    if parameterization == "eps":
+        return clipped / snr
+    if parameterization == "v":
+        return clipped / (snr + 1.0)
+    return clipped
+
+
+LOSS_WEIGHTINGS = ("none", "min-snr")
+
+
+def palette_loss(model, y0, condition, mask, gamma, eps, p: int = 2, parameterization: str = "eps", weighting: str = "none", min_snr_gamma: float = 5.0) -> torch.Tensor:
+    """Per-example loss [B]: mean of |model(x, gamma) - target|^p over (masked) pixels and channels (Palette Eq. 1).
+
+    The target is eps (Palette's), v or y0 (see `target`). With a mask only pixels to generate count:
+    sum(mask * err) / (C * sum(mask)). weighting "min-snr" multiplies each example by
+    `min_snr_weight`. The caller averages over the batch.
     """
     if p not in (1, 2):
         raise ValueError(f"palette_loss: p must be 1 or 2, got {p}")
+    if weighting not in LOSS_WEIGHTINGS:
+        raise ValueError(f"loss weighting {weighting!r} is not one of {list(LOSS_WEIGHTINGS)}")
     y_t = q_sample(y0, gamma, eps)
-    eps_hat = model(network_input(condition, y_t, y0, mask), gamma)
-    return masked_error(eps_hat, eps, mask, p)
+    output = model(network_input(condition, y_t, y0, mask), gamma)
+    loss = masked_error(output, target(y0, eps, gamma, parameterization), mask, p)
+    if weighting == "min-snr":
+        loss = loss * min_snr_weight(gamma, parameterization, min_snr_gamma).to(loss)
+    return loss
 
 
 def masked_error(prediction, target, mask, p: int = 2) -> torch.Tensor:
