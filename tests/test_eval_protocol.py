@@ -13,8 +13,11 @@ from palette_bench.cli import main
 from palette_bench.data.evalset import EvalSet
 from palette_bench.data.predictions import sample_filename
 from palette_bench.evaluate import EvalOptions, evaluate_protocol
-from palette_bench.metrics.judge import JudgeConfig, load_judge
+from palette_bench.metrics.judge import JudgeConfig, default_cache_dir, load_judge
 from palette_bench.protocols import load_protocol
+
+# Read at import, before conftest's autouse fixture points PALETTE_BENCH_CACHE at a per-test folder.
+USER_CACHE = default_cache_dir().parent
 
 TINY_JUDGE = JudgeConfig(train_images=300, epochs=1)  # the tests' judge: seconds to train, same code path
 FIELDS = {"value", "ci95", "n", "extractor", "weights_sha256", "verified"}
@@ -127,8 +130,9 @@ def test_cli_eval_protocol_mode_writes_json(tmp_path, small_builtin, monkeypatch
 
 
 @pytest.mark.slow
-def test_default_judge_end_to_end(tmp_path):
-    """The shipped builtin protocol with the real default judge (trained once, ~3 min, then cached)."""
+def test_default_judge_end_to_end(tmp_path, monkeypatch):
+    """The shipped builtin protocol with the real default judge: the user's cached one (the main job trains it), else trained here (~2 min)."""
+    monkeypatch.setenv("PALETTE_BENCH_CACHE", str(USER_CACHE))
     p = load_protocol("builtin")
     idx, orig = originals(p, "uncropping", "right")
     idx, orig = idx[:200], orig[:200]
