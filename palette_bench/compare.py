@@ -190,19 +190,19 @@ def _reference(result: dict):
     return load_npz(path)
 
 
-def _set_statistics(name: str, ref) -> tuple[Callable, Callable]:
-    """(full-sample statistic, replicate statistic) of a set-level metric on feature rows, as evaluate.py computes them."""
+def _set_statistic(name: str, x: np.ndarray, ref) -> tuple[float, Callable[[np.ndarray], float]]:
+    """A set-level metric of one method's feature rows `x`, as evaluate.py computes it, and its statistic on resampled rows."""
     from palette_bench.evaluate import KID_SUBSETS_PER_REPLICATE
     from palette_bench.metrics.fid import FrechetToReference
     from palette_bench.metrics.inception_score import inception_score
-    from palette_bench.metrics.kid import kid
+    from palette_bench.metrics.kid import ResampledKID, kid
 
     if name == "fid":
         fid = FrechetToReference(ref.mu, ref.sigma)
-        return fid, fid.fast
+        return fid(x), lambda i: fid.fast(x[i])
     if name == "kid":
-        return (lambda x: kid(x, ref.features)), (lambda x: kid(x, ref.features, subsets=KID_SUBSETS_PER_REPLICATE))
-    return inception_score, inception_score
+        return kid(x, ref.features), ResampledKID(x, ref.features, subsets=KID_SUBSETS_PER_REPLICATE)
+    return inception_score(x), lambda i: inception_score(x[i])
 
 
 def compare(a_dir: str | Path, b_dir: str | Path, metrics: tuple[str, ...] | None = None, replicates: int = REPLICATES, seed: int = bs.SEED) -> dict:
@@ -217,10 +217,8 @@ def compare(a_dir: str | Path, b_dir: str | Path, metrics: tuple[str, ...] | Non
     for name in names:
         if name in SET_METRICS:
             source = "logits" if name == "is" else "pool"
-            xa, xb = a.arrays[source], b.arrays[source]
-            full, replicate = _set_statistics(name, ref)
-            va, vb = full(xa), full(xb)
-            diff, ci = paired_interval(lambda i: replicate(xa[i]), lambda i: replicate(xb[i]), n, replicates, seed, value=va - vb)
+            (va, stat_a), (vb, stat_b) = (_set_statistic(name, e.arrays[source], ref) for e in (a, b))
+            diff, ci = paired_interval(stat_a, stat_b, n, replicates, seed, value=va - vb)
         else:
             xa, xb = a.arrays[name], b.arrays[name]
             va, vb = finite_mean(xa), finite_mean(xb)

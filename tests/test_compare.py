@@ -15,6 +15,7 @@ from palette_bench.compare import CompareError, compare, finite_mean, paired_int
 from palette_bench.evaluate import EvalOptions, evaluate_protocol
 from palette_bench.metrics import bootstrap as bs
 from palette_bench.metrics.fid import FrechetToReference, statistics
+from palette_bench.metrics.kid import ResampledKID, kid
 from palette_bench.metrics.reference import cache_root
 from palette_bench.protocols import load_protocol
 
@@ -58,6 +59,18 @@ def test_paired_fid_decides_where_unpaired_intervals_overlap():
     assert excludes_zero(ci) and verdict("fid", ci) == "B better"
     unpaired = [bs.statistic_ci(n, lambda i, x=x: fid.fast(x[i]), fid(x), 1000) for x in (a, b)]
     assert overlap(*unpaired)
+
+
+@pytest.mark.parametrize("n, subset_size, gram", [(40, 1000, True), (40, 16, True), (40, 16, False)])
+def test_resampled_kid_is_kid_of_the_resampled_rows(n, subset_size, gram):
+    """compare's KID replicates come from kernels computed once; they equal kid() on the resampled rows, duplicates included."""
+    rng = np.random.default_rng(n + subset_size)
+    f, r = rng.normal(size=(n, 8)) + 0.3, rng.normal(size=(300, 8))
+    resampled = ResampledKID(f, r, subsets=10, subset_size=subset_size)
+    if not gram:
+        resampled.gram = None  # the route of sets too large for their Gram matrix
+    for idx in [np.arange(n), *bs.resamples(n, 3)]:
+        assert resampled(idx) == pytest.approx(kid(f[idx], r, subsets=10, subset_size=subset_size), rel=1e-12, abs=1e-14)
 
 
 def test_verdict_needs_an_interval_that_excludes_zero():
