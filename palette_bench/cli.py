@@ -318,6 +318,24 @@ def eval_command(ctx, pred, ref, run_dir, eval_dir, task, eval_set, protocol, si
     click.echo(json.dumps(result, indent=2) if as_json else metric_table(result))
 
 
+@main.command("compare")
+@click.argument("a", type=click.Path(exists=True))
+@click.argument("b", type=click.Path(exists=True))
+@click.option("--replicates", type=int, default=1000, show_default=True, help="Paired bootstrap replicates (a verdict near 0 needs stable tails).")
+@click.option("--metrics", default=None, help="Comma-separated metrics or groups (fid,is,kid,pd,ca,lpips,psnr,ssim,diversity or keys such as ca_top1); default: all that both hold.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def compare_command(a, b, replicates, metrics, as_json):
+    """Paired comparison of two evaluations of the same inputs: A - B per metric, its 95% interval, and which is better.
+
+    A and B are each an eval folder (runs/X/eval/NAME/), its metrics.json, or a run folder with one evaluation.
+    """
+    from palette_bench.compare import compare, table
+
+    wanted = None if metrics is None else tuple(m.strip() for m in metrics.split(",") if m.strip())
+    result = compare(a, b, wanted, replicates)
+    click.echo(json.dumps(result, indent=2) if as_json else table(result))
+
+
 @main.group()
 def weights():
     """Show, fetch and verify the pretrained weights of the metrics (InceptionV3, ResNet-50, AlexNet)."""

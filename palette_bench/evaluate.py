@@ -137,6 +137,32 @@ class _Accumulator:
         idx = np.concatenate([i for i, _ in self.per_input[name]])
         return np.concatenate([v for _, v in self.per_input[name]])[np.argsort(idx, kind="stable")]
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """What a paired comparison needs (palette_bench/compare.py), rows in evaluation-index order.
+
+        `index` holds the evaluation indices; `pool` (float32) and `logits` the features of sample 0,
+        from which FID, KID and IS are recomputed on resampled inputs; every per-input metric's values
+        (CA as 0/1, PD, LPIPS, PSNR, SSIM, diversity) are aligned to `index`.
+        """
+        names = sorted(self.per_input)
+        if self.index:
+            index = np.concatenate(self.index)
+        else:  # pixel metrics only: no feature rows, the per-input values carry the indices
+            index = np.concatenate([i for i, _ in self.per_input[names[0]]]) if names else np.zeros(0, np.int64)
+        order = np.argsort(index, kind="stable")
+        out = {"index": index[order].astype(np.int64)}
+        if self.pool:
+            pool = np.concatenate(self.pool)[order]
+            out["pool"] = pool.astype(np.float32, copy=False)
+            out["logits"] = np.concatenate(self.logits)[order]
+            if self.pool_orig:
+                out["pd"] = perceptual_distance(pool, np.concatenate(self.pool_orig)[order])
+        for name in names:
+            if not np.array_equal(np.sort(np.concatenate([i for i, _ in self.per_input[name]])), out["index"]):
+                raise RuntimeError(f"per-input values of {name} do not cover the evaluated inputs")
+            out[name] = self.values(name)
+        return out
+
     def merge(self, others: list["_Accumulator"]) -> "_Accumulator":
         """One accumulator from the shards of all processes, rows in evaluation-index order as in a single process."""
         out = _Accumulator()
@@ -218,8 +244,12 @@ def protocol_reference(protocol, nets: Networks, opts: EvalOptions, root=None):
     return reference_features(source, protocol.image_size, nets.features, opts.batch_size, opts.progress)
 
 
-def evaluate_protocol(protocol, task: str, eval_set: str, pred_dir, opts: EvalOptions | None = None, root=None, n: int | None = None, skip_bad: bool = False) -> dict:
-    """Evaluate the outputs in `pred_dir` of `task`/`eval_set` under `protocol` (under torchrun: rank 0 returns the result, others None)."""
+def evaluate_protocol(protocol, task: str, eval_set: str, pred_dir, opts: EvalOptions | None = None, root=None, n: int | None = None, skip_bad: bool = False, arrays_out=None) -> dict:
+    """Evaluate the outputs in `pred_dir` of `task`/`eval_set` under `protocol` (under torchrun: rank 0 returns the result, others None).
+
+    With `arrays_out`, the features and per-input values behind the metrics are also written to that
+    .npz (see _Accumulator.arrays), meant to lie beside the metrics.json, whose "arrays" names it.
+    """
     from palette_bench.data.evalset import EvalSet, iterate
     from palette_bench.data.predictions import Predictions
     from palette_bench.data.workers import default_workers
@@ -290,6 +320,8 @@ def evaluate_protocol(protocol, task: str, eval_set: str, pred_dir, opts: EvalOp
     results.update(per_input_metrics(acc, nets, metrics, opts, skipped, protocol.image_size))
     if "ca" in metrics and "ca_top1" not in acc.per_input:
         skipped["ca"] = "the originals have no class labels"
+    if arrays_out is not None:
+        _write_arrays(arrays_out, acc.arrays())
     return {
         "mode": "protocol",
         "protocol": protocol.name,
@@ -304,7 +336,18 @@ def evaluate_protocol(protocol, task: str, eval_set: str, pred_dir, opts: EvalOp
         "skipped": skipped,
         "skipped_bad_files": bad,
         "verified": all(m["verified"] for m in results.values()),
+        **({} if arrays_out is None else {"arrays": Path(arrays_out).name}),
     }
+
+
+def _write_arrays(path, arrays: dict[str, np.ndarray]) -> None:
+    import io
+
+    from palette_bench.io import atomic_write_bytes
+
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def per_input_metrics(acc: _Accumulator, nets: Networks, metrics, opts: EvalOptions, skipped: dict, size: int) -> dict:

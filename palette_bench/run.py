@@ -11,6 +11,7 @@
             config.json     the full resolved config of this sampling and evaluation
             samples/        NNNNNN.png and NNNNNN_k.png, by evaluation index and sample k
             metrics.json    the evaluation core's result
+            eval_arrays.npz features and per-input values behind it, for `palette-bench compare`
 
 A completed stage is skipped when the command is run again, unless --force; an interrupted one
 resumes (training from its last checkpoint, sampling from the files already written).
@@ -31,6 +32,7 @@ from palette_bench.protocols import load_protocol
 from palette_bench.runconfig import DEFAULT_EVAL_SET, RunConfig, config_hash, load_presets, resolve
 
 STAGES = ("train", "sample", "eval")
+ARRAYS = "eval_arrays.npz"  # beside metrics.json
 
 
 def run_dir_for(cfg: RunConfig, base: Path) -> Path:
@@ -156,6 +158,7 @@ def run(
             if "sample" in stages:
                 shutil.rmtree(ev / "samples", ignore_errors=True)
             (ev / "metrics.json").unlink(missing_ok=True)
+            (ev / ARRAYS).unlink(missing_ok=True)
         # sampling settings may change between commands on one run folder; the training config may not
         _check_same(folder / "config.json", to_dict(cfg), only=tuple(cfg.training_identity()))
         if not (folder / "config.json").exists():
@@ -203,8 +206,9 @@ def run(
             weights_dir=weights_dir,
             allow_unverified=allow_unverified_weights,
         )
-        # every process evaluates its share of the inputs; rank 0 gathers them and gets the result
-        result = evaluate_protocol(protocol, cfg.task, cfg.eval_set, samples, opts, root=root, n=cfg.sample.n or None)
+        # every process evaluates its share of the inputs; rank 0 gathers them, gets the result and
+        # writes the arrays, before metrics.json, so that a metrics.json naming them always has them
+        result = evaluate_protocol(protocol, cfg.task, cfg.eval_set, samples, opts, root=root, n=cfg.sample.n or None, arrays_out=ev / ARRAYS)
         if dist.is_main():
             done = samples / ".done"
             origin = json.loads(done.read_text()) if done.exists() else {"method": cfg.method, "pred": str(samples.resolve())}

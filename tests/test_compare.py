@@ -1,0 +1,212 @@
+"""`palette-bench compare`: paired bootstrap intervals of A - B on the same evaluation inputs, and refusals of anything else."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import write_small_builtin
+from standins import perturb
+from test_eval_protocol import TINY_JUDGE, originals, write_method
+
+from palette_bench.cli import main
+from palette_bench.compare import CompareError, compare, finite_mean, paired_interval, verdict
+from palette_bench.evaluate import EvalOptions, evaluate_protocol
+from palette_bench.metrics import bootstrap as bs
+from palette_bench.metrics.fid import FrechetToReference, statistics
+from palette_bench.metrics.kid import ResampledKID, kid
+from palette_bench.metrics.reference import cache_root
+from palette_bench.protocols import load_protocol
+
+ALL = {"fid", "is", "kid", "pd", "ca_top1", "ca_top5", "lpips", "psnr", "psnr_mask", "ssim", "ssim_mask", "div_msssim", "div_lpips"}
+
+
+def overlap(ci1, ci2) -> bool:
+    return ci1[0] <= ci2[1] and ci2[0] <= ci1[1]
+
+
+def excludes_zero(ci) -> bool:
+    return ci[0] > 0 or ci[1] < 0
+
+
+def test_paired_means_decide_where_unpaired_intervals_overlap():
+    """Inputs that differ widely among themselves, and A better than B by 0.1 on each: only pairing sees it."""
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0, 100, 200)  # easy and hard inputs: a large spread between inputs
+    a, b = x + 0.1 + rng.normal(0, 0.2, 200), x
+    value, ci = paired_interval(lambda i: a[i].mean(), lambda i: b[i].mean(), 200)
+    assert value == pytest.approx(a.mean() - b.mean()) and excludes_zero(ci) and ci[0] < value < ci[1]
+    assert overlap(bs.mean_ci(a, 1000), bs.mean_ci(b, 1000))
+    # a PD-like metric: lower is better, so B (smaller values) wins
+    assert verdict("pd", ci) == "B better" and verdict("psnr", ci) == "A better"
+
+
+def test_paired_fid_decides_where_unpaired_intervals_overlap():
+    """FID through features: A's rows are B's rows shifted away from the reference by a small constant vector.
+
+    FID_A - FID_B = 2 delta . (mu_B - mu_ref) + |delta|^2 depends on the resample only through one
+    coordinate of B's mean, while each FID varies with the widely spread covariance of the set.
+    """
+    rng = np.random.default_rng(0)
+    d, n = 8, 200
+    ref = rng.normal(size=(1000, d))
+    b = rng.normal(size=(n, d)) * np.array([1.0] + [6.0] * (d - 1)) + 2 * np.eye(d)[0]
+    a = b + 0.3 * np.eye(d)[0]
+    fid = FrechetToReference(*statistics(ref))
+    value, ci = paired_interval(lambda i: fid.fast(a[i]), lambda i: fid.fast(b[i]), n, value=fid(a) - fid(b))
+    assert value == pytest.approx(2 * 0.3 * (b[:, 0].mean() - ref[:, 0].mean()) + 0.09, rel=1e-6)
+    assert excludes_zero(ci) and verdict("fid", ci) == "B better"
+    unpaired = [bs.statistic_ci(n, lambda i, x=x: fid.fast(x[i]), fid(x), 1000) for x in (a, b)]
+    assert overlap(*unpaired)
+
+
+@pytest.mark.parametrize("n, subset_size, gram", [(40, 1000, True), (40, 16, True), (40, 16, False)])
+def test_resampled_kid_is_kid_of_the_resampled_rows(n, subset_size, gram):
+    """compare's KID replicates come from kernels computed once; they equal kid() on the resampled rows, duplicates included."""
+    rng = np.random.default_rng(n + subset_size)
+    f, r = rng.normal(size=(n, 8)) + 0.3, rng.normal(size=(300, 8))
+    resampled = ResampledKID(f, r, subsets=10, subset_size=subset_size)
+    if not gram:
+        resampled.gram = None  # the route of sets too large for their Gram matrix
+    for idx in [np.arange(n), *bs.resamples(n, 3)]:
+        assert resampled(idx) == pytest.approx(kid(f[idx], r, subsets=10, subset_size=subset_size), rel=1e-12, abs=1e-14)
+
+
+def test_verdict_needs_an_interval_that_excludes_zero():
+    assert verdict("fid", (-2.0, -1.0)) == "A better" and verdict("is", (-2.0, -1.0)) == "B better"
+    assert verdict("div_lpips", (0.5, 1.0)) == "A better" and verdict("div_msssim", (0.5, 1.0)) == "B better"
+    for ci in ((-1.0, 1.0), (0.0, 0.0), (0.0, 1.0), None):
+        assert verdict("pd", ci) == "cannot decide"
+    assert finite_mean(np.array([1.0, np.inf, 3.0])) == 2.0  # as metrics.json leaves identical images out of PSNR
+
+
+@pytest.fixture
+def two_methods(tmp_path):
+    """Two evaluations of inpainting/center on the small builtin protocol (20 inputs, 2 samples): little noise (A) and more (B)."""
+    proto = load_protocol(str(write_small_builtin(tmp_path / "small.toml")))
+    idx, orig = originals(proto, "inpainting", "center")
+    folders = []
+    for name, amount in (("a", 8), ("b", 40)):
+        pred = write_method(tmp_path / f"pred-{name}", idx, perturb(orig, amount, seed=1), samples=2)
+        ev = tmp_path / name
+        ev.mkdir()
+        opts = EvalOptions(judge_config=TINY_JUDGE, progress=False, bootstrap=20)
+        result = evaluate_protocol(proto, "inpainting", "center", pred, opts, arrays_out=ev / "eval_arrays.npz")
+        (ev / "metrics.json").write_text(json.dumps(result))
+        folders.append(ev)
+    return folders
+
+
+def test_arrays_reproduce_metrics_json_and_compare_decides_the_noise_but_not_against_itself(two_methods):
+    a, b = two_methods
+    result = json.loads((a / "metrics.json").read_text())
+    assert result["arrays"] == "eval_arrays.npz"
+    with np.load(a / "eval_arrays.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    assert list(arrays["index"]) == list(range(20)) and arrays["pool"].dtype == np.float32
+    assert arrays["pool"].shape[0] == arrays["logits"].shape[0] == 20
+    assert set(arrays) == {"index", "pool", "logits"} | (ALL - {"fid", "is", "kid"})
+    assert set(np.unique(arrays["ca_top1"])) <= {0.0, 1.0}
+    r = compare(a, b, replicates=200)
+    assert set(r["metrics"]) == ALL and r["n"] == 20 and r["replicates"] == 200
+    for name, m in r["metrics"].items():  # recomputed from the arrays, the values are metrics.json's
+        assert m["a"] == pytest.approx(result["metrics"][name]["value"], rel=1e-9, abs=1e-12), name
+        assert m["difference"] == pytest.approx(m["a"] - m["b"], rel=1e-9, abs=1e-12), name
+        assert m["ci95"][0] <= m["difference"] <= m["ci95"][1], name
+    # 5x less noise on every input: better in pixels and in the judge's distances, beyond resampling noise
+    for name in ("psnr", "ssim", "pd", "lpips"):
+        assert r["metrics"][name]["verdict"] == "A better", name
+    assert compare(b, a, ("psnr",), replicates=200)["metrics"]["psnr"]["verdict"] == "B better"
+
+    # a method against itself (a copy of its folder): exactly 0, with the interval [0, 0], for every metric
+    shutil.copytree(a, a.parent / "copy")
+    r = compare(a, a.parent / "copy", replicates=100)
+    assert set(r["metrics"]) == ALL
+    for name, m in r["metrics"].items():
+        assert m["difference"] == 0 and m["ci95"] == [0.0, 0.0] and m["verdict"] == "cannot decide", name
+
+
+def _edit(src, dst, change=None, arrays=None):
+    shutil.copytree(src, dst)
+    result = json.loads((dst / "metrics.json").read_text())
+    if change:
+        change(result)
+    (dst / "metrics.json").write_text(json.dumps(result))
+    if arrays:
+        with np.load(dst / "eval_arrays.npz") as z:
+            a = {k: z[k] for k in z.files}
+        arrays(a)
+        np.savez(dst / "eval_arrays.npz", **a)
+    return dst
+
+
+def test_refuses_other_inputs_references_and_feature_spaces_and_says_what_is_missing(two_methods, tmp_path):
+    a, b = two_methods
+    key = json.loads((a / "metrics.json").read_text())["reference"]["cache_key"]
+
+    def refused(other, *metrics):
+        with pytest.raises(CompareError) as e:
+            compare(a, other, metrics or None, replicates=10)
+        return str(e.value)
+
+    other_set = _edit(b, tmp_path / "set", lambda r: r.update(eval_set="ff20-30"))
+    assert refused(other_set) == "A and B were evaluated on different inputs: eval_set center vs ff20-30"
+    other_n = _edit(b, tmp_path / "n", lambda r: r.update(n=19))
+    assert refused(other_n) == "A and B were evaluated on different inputs: n 20 vs 19"
+    other_rows = _edit(b, tmp_path / "rows", arrays=lambda z: z["index"].__setitem__(3, 33))
+    assert refused(other_rows) == "A and B were evaluated on different inputs: evaluation indices differ (row 3: 3 vs 33)"
+    other_ref = _edit(b, tmp_path / "ref", lambda r: r["reference"].update(cache_key="f" * 64))
+    assert refused(other_ref) == f"A and B were evaluated against different reference sets: cache key {key[:12]}… vs ffffffffffff…"
+    assert "psnr" in compare(a, other_ref, ("psnr",), replicates=10)["metrics"]  # pixels need no reference
+
+    def inception(r):
+        r["metrics"]["fid"].update(extractor="inception-v3-tf (torch-fidelity 0.4.0)", weights_sha256="6726825d0af5" + "0" * 52)
+
+    message = refused(_edit(b, tmp_path / "space", inception))
+    assert message.startswith("A and B used different feature spaces: fid by judge-builtin-64px (weights ")
+    assert message.endswith(" vs inception-v3-tf (weights 6726825d0af5…)")
+
+    # an evaluation from before the arrays existed, and a reference no longer in the cache: how to recreate them
+    old = _edit(b, tmp_path / "old", lambda r: r.pop("arrays"))
+    (old / "eval_arrays.npz").unlink()
+    with pytest.raises(CompareError, match="no eval_arrays.npz beside it .* --stage eval --force"):
+        compare(a, old)
+    (cache_root() / "reference" / f"{key}.npz").unlink()
+    with pytest.raises(CompareError, match=f"reference features {key[:12]}… are not in .*palette-bench eval --run"):
+        compare(a, b, replicates=10)
+    assert set(compare(a, b, ("pd", "lpips"), replicates=10)["metrics"]) == {"pd", "lpips"}
+
+
+def test_two_classical_runs_end_to_end(tmp_path):
+    """Biharmonic against Telea inpainting on the smoke preset: a table, a JSON object, and the arrays of the 4 inputs."""
+    proto = write_small_builtin(tmp_path / "small.toml")
+    common = ["run", "--task", "inpainting", "--preset", "smoke", "--protocol", str(proto), "--method", "classical", "--runs-root", str(tmp_path / "runs")]
+    for extra in ([], ["--set", "classical.inpaint=telea"]):
+        res = CliRunner().invoke(main, common + extra)
+        assert res.exit_code == 0, res.output
+    runs = sorted((tmp_path / "runs").iterdir())
+    assert [r.name for r in runs][0] == "small-builtin-inpainting-classical-smoke" and len(runs) == 2
+    for run in runs:
+        with np.load(run / "eval" / "ff20-30" / "eval_arrays.npz") as z:
+            assert len(z["index"]) == len(z["pool"]) == len(z["psnr"]) == 4
+
+    # a run folder with one evaluation, and an eval folder
+    res = CliRunner().invoke(main, ["compare", str(runs[0]), str(runs[1] / "eval" / "ff20-30"), "--replicates", "50"])
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert lines[0].startswith("A: ") and lines[1].startswith("B: ") and "verdict" in lines[3]
+    assert any(line.split()[0] == "psnr" for line in lines[4:]) and "is: skipped" not in res.output  # IS needs 10 inputs: in neither
+
+    res = CliRunner().invoke(main, ["compare", str(runs[0] / "eval" / "ff20-30" / "metrics.json"), str(runs[1]), "--json", "--metrics", "fid,psnr"])
+    assert res.exit_code == 0, res.output
+    r = json.loads(res.output)
+    assert set(r["metrics"]) == {"fid", "psnr", "psnr_mask"} and r["replicates"] == 1000 and r["n"] == 4
+    for m in r["metrics"].values():
+        assert m["verdict"] in ("A better", "B better", "cannot decide") and len(m["ci95"]) == 2
+
+    shutil.copytree(runs[0] / "eval" / "ff20-30", runs[0] / "eval" / "center")
+    res = CliRunner().invoke(main, ["compare", str(runs[0]), str(runs[1])])
+    assert res.exit_code == 2 and "has several evaluations; name one: " in res.output and "eval/center, " in res.output
+    res = CliRunner().invoke(main, ["compare", str(runs[1]), str(runs[1]), "--metrics", "sharpness"])
+    assert res.exit_code == 2 and "unknown metric 'sharpness'" in res.output
