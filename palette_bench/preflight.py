@@ -25,9 +25,9 @@ def feature_space(protocol: Protocol) -> str:
 
 
 def _require(role: str, spec, root) -> None:
-    from palette_bench.data.check import _check_spec
+    from palette_bench.data.check import check_spec
 
-    for finding in _check_spec(role, spec, root):
+    for finding in check_spec(role, spec, root):
         if not finding.ok:
             raise FileNotFoundError(f"{finding.item}: {finding.detail}")
 

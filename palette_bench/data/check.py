@@ -22,7 +22,8 @@ class Finding:
     detail: str
 
 
-def _check_spec(role: str, spec: DataSpec, root: str | None) -> list[Finding]:
+def check_spec(role: str, spec: DataSpec, root: str | None) -> list[Finding]:
+    """What is present of one data set (folder, file list, images, labels); `data check` and run's preflight read it."""
     if spec.kind == "builtin":
         return [Finding(role, True, f"builtin procedural images, split '{spec.split}', n = {spec.n}: rendered on demand, nothing to download")]
     try:
@@ -79,7 +80,7 @@ def _check_labels(role: str, spec: DataSpec, base: Path, paths: list[Path]) -> F
 
 def check_protocol(protocol: Protocol, root: str | None = None) -> list[Finding]:
     """Findings for the evaluation images and the FID reference set of `protocol`."""
-    return _check_spec("evaluation", protocol.dataset, root) + _check_spec("reference", protocol.reference, root)
+    return check_spec("evaluation", protocol.dataset, root) + check_spec("reference", protocol.reference, root)
 
 
 def _present_files(spec: DataSpec, root: str | None) -> list[Path]:
