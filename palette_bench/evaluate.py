@@ -155,8 +155,6 @@ class _Accumulator:
             pool = np.concatenate(self.pool)[order]
             out["pool"] = pool.astype(np.float32, copy=False)
             out["logits"] = np.concatenate(self.logits)[order]
-            if self.pool_orig:
-                out["pd"] = perceptual_distance(pool, np.concatenate(self.pool_orig)[order])
         for name in names:
             if not np.array_equal(np.sort(np.concatenate([i for i, _ in self.per_input[name]])), out["index"]):
                 raise RuntimeError(f"per-input values of {name} do not cover the evaluated inputs")
@@ -226,6 +224,8 @@ def set_metrics(acc: _Accumulator, nets: Networks, ref, metrics, opts: EvalOptio
         if acc.pool_orig:
             d = perceptual_distance(pool, np.concatenate(acc.pool_orig))
             out["pd"] = _mean_entry(d, info, opts)
+            # kept per input, like CA and LPIPS, for the arrays a paired comparison reads
+            acc.add("pd", d, np.concatenate(acc.index) if acc.index else np.arange(n))
         else:
             skipped["pd"] = "no originals paired with the outputs"
     return out
@@ -321,7 +321,9 @@ def evaluate_protocol(protocol, task: str, eval_set: str, pred_dir, opts: EvalOp
     if "ca" in metrics and "ca_top1" not in acc.per_input:
         skipped["ca"] = "the originals have no class labels"
     if arrays_out is not None:
-        _write_arrays(arrays_out, acc.arrays())
+        from palette_bench.io import atomic_write_npz
+
+        atomic_write_npz(arrays_out, **acc.arrays())
     return {
         "mode": "protocol",
         "protocol": protocol.name,
@@ -338,16 +340,6 @@ def evaluate_protocol(protocol, task: str, eval_set: str, pred_dir, opts: EvalOp
         "verified": all(m["verified"] for m in results.values()),
         **({} if arrays_out is None else {"arrays": Path(arrays_out).name}),
     }
-
-
-def _write_arrays(path, arrays: dict[str, np.ndarray]) -> None:
-    import io
-
-    from palette_bench.io import atomic_write_bytes
-
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    atomic_write_bytes(path, buf.getvalue())
 
 
 def per_input_metrics(acc: _Accumulator, nets: Networks, metrics, opts: EvalOptions, skipped: dict, size: int) -> dict:

@@ -40,3 +40,11 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 def atomic_write_json(path: str | os.PathLike, obj) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def atomic_write_npz(path: str | os.PathLike, **arrays) -> None:
+    """np.savez of `arrays`, atomically (reference features, evaluation arrays)."""
+    import numpy as np
+
+    with atomic_writer(path) as f:
+        np.savez(f, **arrays)

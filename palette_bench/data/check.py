@@ -22,6 +22,15 @@ class Finding:
     detail: str
 
 
+def _file_list_path(spec: DataSpec, base: Path) -> Path:
+    return Path(spec.file_list) if os.path.isabs(spec.file_list) else base / spec.file_list
+
+
+def _image_paths(base: Path, names: list[str]) -> list[Path]:
+    """Where the listed images are, as the data source resolves them (bare ImageNet names found in synset folders)."""
+    return FileImages(base, names, size=8, labels="none").paths
+
+
 def check_spec(role: str, spec: DataSpec, root: str | None) -> list[Finding]:
     """What is present of one data set (folder, file list, images, labels); `data check` and run's preflight read it."""
     if spec.kind == "builtin":
@@ -35,7 +44,7 @@ def check_spec(role: str, spec: DataSpec, root: str | None) -> list[Finding]:
         return [Finding(f"{role} folder", False, f"{base}: folder not found (set {spec.root_env or 'root'} or pass --root DIR)")]
     found = [Finding(f"{role} folder", True, str(base))]
     if spec.file_list:
-        list_path = Path(spec.file_list) if os.path.isabs(spec.file_list) else base / spec.file_list
+        list_path = _file_list_path(spec, base)
         if not list_path.is_file():
             return found + [Finding(f"{role} file list", False, f"{list_path}: missing; download {spec.file_list_source or 'the file list'} and save it at exactly this path")]
         names = read_file_list(list_path)
@@ -44,8 +53,8 @@ def check_spec(role: str, spec: DataSpec, root: str | None) -> list[Finding]:
         names = list_images(base)
     want = spec.n or len(names)
     names = names[:want]
-    images = FileImages(base, names, size=8, labels="none")
-    missing = [p for p in images.paths if not p.is_file()]
+    paths = _image_paths(base, names)
+    missing = [p for p in paths if not p.is_file()]
     have = len(names) - len(missing)
     ok = not missing and have >= want
     detail = f"{have} of {want} images present"
@@ -55,7 +64,7 @@ def check_spec(role: str, spec: DataSpec, root: str | None) -> list[Finding]:
         detail += f" (the folder holds only {have}; {role} needs {want})"
     found.append(Finding(f"{role} images", ok, detail))
     if spec.labels != "none" and have:
-        found.append(_check_labels(role, spec, base, images.paths))
+        found.append(_check_labels(role, spec, base, paths))
     return found
 
 
@@ -88,13 +97,12 @@ def _present_files(spec: DataSpec, root: str | None) -> list[Path]:
     try:
         base = resolve_root(spec, root)
         if spec.file_list:
-            names = read_file_list(Path(spec.file_list) if os.path.isabs(spec.file_list) else base / spec.file_list)
+            names = read_file_list(_file_list_path(spec, base))
         else:
             names = list_images(base) if base.is_dir() else []
     except (FileNotFoundError, ValueError):
         return []
-    names = names[: spec.n or len(names)]
-    return [p for p in FileImages(base, names, size=8, labels="none").paths if p.is_file()]
+    return [p for p in _image_paths(base, names[: spec.n or len(names)]) if p.is_file()]
 
 
 def _decode(path: Path) -> str | None:

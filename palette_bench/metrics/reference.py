@@ -9,7 +9,6 @@ of these and a new entry is computed.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from palette_bench.data.sources import BuiltinImages
-from palette_bench.io import atomic_write_bytes
+from palette_bench.io import atomic_write_npz
 
 PREPROCESSING = "largest centred square, PIL bicubic resize (antialiased), uint8"
 
@@ -70,9 +69,7 @@ class ReferenceFeatures:
 
 
 def _save(path: Path, ref: ReferenceFeatures) -> None:
-    buf = io.BytesIO()
-    np.savez(buf, mu=ref.mu, sigma=ref.sigma, features=ref.features, keys=np.array(ref.keys))
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_npz(path, mu=ref.mu, sigma=ref.sigma, features=ref.features, keys=np.array(ref.keys))
 
 
 def load_npz(path: str | os.PathLike) -> ReferenceFeatures:
