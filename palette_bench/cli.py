@@ -103,6 +103,54 @@ def run_command(task, method, pred, name, preset, protocol, eval_set, sampler, s
         click.echo(f"{metrics}:\n{metric_table(json.loads(metrics.read_text()))}")
 
 
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in text.split(",") if x.strip())
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+@main.group()
+def ablate():
+    """The paper's studies and the sampling study: variants on the same inputs, tabulated."""
+
+
+@ablate.command("steps")
+@click.option("--task", default=None, type=click.Choice(list(TASKS)), help="Task of the run to study (the run `palette-bench run --task T` makes); or give --run.")
+@click.option("--run", "run_dir", default=None, type=click.Path(file_okay=False), help="A trained Palette run folder.")
+@click.option("--preset", default="cpu", show_default=True, help="With --task: the run's preset.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="With --task: config overrides of the run.")
+@click.option("--runs-root", default="runs", show_default=True)
+@click.option("--samplers", default="ancestral,ddim", show_default=True)
+@click.option("--schedules", default="paper,logsnr,karras", show_default=True)
+@click.option("--steps", "steps", default="1000,250,100,50,20,10", show_default=True, help="Step counts; the reference, 1000-step ancestral with the paper's schedule, is always included.")
+@click.option("--n", "n", type=int, default=None, help="Evaluation inputs (default: the run's sample.n).")
+@click.option("--samples-per-input", type=int, default=None, help="Samples per input for diversity (default: the run's).")
+@click.option("--diversity-n", type=int, default=None, help="Inputs with all samples (default: the run's sample.diversity_n).")
+@click.option("--out", default=None, type=click.Path(file_okay=False), help="Folder for steps.csv/.md/.png/.json (default: RUN/ablate-steps).")
+@root_option
+@click.option("--weights-dir", default=None)
+@click.option("--allow-unverified-weights", is_flag=True)
+def ablate_steps_command(task, run_dir, preset, overrides, runs_root, samplers, schedules, steps, n, samples_per_input, diversity_n, out, root, weights_dir, allow_unverified_weights):
+    """Samplers x step schedules x step counts of one checkpoint: FID against network evaluations, and the fewest within 5% of 1000-step ancestral."""
+    from palette_bench.ablations.steps import ablate_steps, markdown
+    from palette_bench.run import run, run_dir_for
+    from palette_bench.runconfig import resolve
+
+    if run_dir is None:
+        if not task:
+            raise click.UsageError("give --task T (the run `palette-bench run --task T` makes) or --run RUN_DIR")
+        cfg = resolve(task, preset, list(overrides))
+        run_dir = run(cfg, ("train",), runs_root=runs_root, root=root, weights_dir=weights_dir, allow_unverified_weights=allow_unverified_weights)
+    summary = ablate_steps(run_dir, _names(samplers), _names(schedules), _ints(steps), n, samples_per_input, diversity_n, out, root, weights_dir=weights_dir, allow_unverified_weights=allow_unverified_weights)
+    import pandas as pd
+
+    folder = Path(out) if out else Path(run_dir) / "ablate-steps"
+    click.echo(markdown(pd.read_csv(folder / "steps.csv"), summary))
+    click.echo(f"written: {folder}/steps.csv, steps.md, steps.png, steps.json")
+
+
 @main.command("diagnose")
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
 @click.option("--n", "n", type=int, default=64, show_default=True, help="Evaluation inputs to noise and predict.")

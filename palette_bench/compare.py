@@ -171,6 +171,8 @@ def _select(a: Evaluation, b: Evaluation, wanted: tuple[str, ...] | None, skippe
         elif len(where) == 2:
             if name.startswith("div_") and a.result["samples_per_input"] != b.result["samples_per_input"]:
                 skipped[name] = f"{a.result['samples_per_input']} vs {b.result['samples_per_input']} samples per input"
+            elif name.startswith("div_") and not np.array_equal(np.isfinite(a.arrays[name]), np.isfinite(b.arrays[name])):
+                skipped[name] = f"samples drawn for different inputs ({a.result.get('diversity_inputs')} vs {b.result.get('diversity_inputs')} inputs with several)"
             else:
                 names.append(name)
     return tuple(names)

@@ -263,6 +263,7 @@ def evaluate_protocol(protocol, task: str, eval_set: str, pred_dir, opts: EvalOp
     preds.validate(progress=opts.progress and dist.is_main())
     space = opts.feature_space if opts.feature_space != "auto" else ("judge" if protocol.dataset.kind == "builtin" else "inception")
     metrics = tuple(m for m in opts.metrics if not (m == "diversity" and preds.samples < 2))
+    diverse = set(preds.diverse)
     skipped = {} if len(metrics) == len(opts.metrics) else {"diversity": "one sample per input (diversity needs files NNNNNN_k.png)"}
     nets = _main_first(lambda: Networks.load(space, metrics, opts))
     ref = _main_first(lambda: protocol_reference(protocol, nets, opts, root)) if set(metrics) & {"fid", "kid", "pd"} else None
@@ -307,9 +308,16 @@ def evaluate_protocol(protocol, task: str, eval_set: str, pred_dir, opts: EvalOp
             if mask is not None:
                 acc.add("ssim_mask", pixel.ssim(out, orig, mask).numpy(), indices)
         if "diversity" in metrics:
-            samples = torch.stack([preds.batch(indices, k) for k in range(preds.samples)], dim=1)
-            acc.add("div_msssim", diversity.msssim_diversity(samples).numpy(), indices)
-            acc.add("div_lpips", diversity.lpips_diversity(samples, nets.lpips).numpy(), indices)
+            # inputs with one sample carry NaN: means and intervals leave them out, and the rows stay
+            # aligned to the evaluation indices for paired comparisons
+            div = {"div_msssim": np.full(len(indices), np.nan), "div_lpips": np.full(len(indices), np.nan)}
+            rows = [r for r, i in enumerate(indices) if i in diverse]
+            if rows:
+                samples = torch.stack([preds.batch([indices[r] for r in rows], k) for k in range(preds.samples)], dim=1)
+                div["div_msssim"][rows] = diversity.msssim_diversity(samples).numpy()
+                div["div_lpips"][rows] = diversity.lpips_diversity(samples, nets.lpips).numpy()
+            for name, values in div.items():
+                acc.add(name, values, indices)
     if dist.world_size() > 1:
         gathered = [None] * dist.world_size()
         torch.distributed.all_gather_object(gathered, (acc, bad))
@@ -332,6 +340,7 @@ def evaluate_protocol(protocol, task: str, eval_set: str, pred_dir, opts: EvalOp
         "image_size": protocol.image_size,
         "n": len(evalset) - len(bad),
         "samples_per_input": preds.samples,
+        "diversity_inputs": len(preds.diverse),
         "feature_space": space,
         "reference": None if ref is None else {"source": ref.source, "cache_key": ref.cache_key, "n": None if ref.features is None else int(len(ref.features))},
         "metrics": results,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -136,8 +137,13 @@ def run(
     progress: bool = True,
     weights_dir: str | None = None,
     allow_unverified_weights: bool = False,
+    eval_dir: str | Path | None = None,
 ) -> Path:
-    """Run `stages` of `cfg`; returns the run folder. Everything the stages need is checked first (preflight)."""
+    """Run `stages` of `cfg`; returns the run folder. Everything the stages need is checked first (preflight).
+
+    `eval_dir` replaces the evaluation folder named by the config (eval/<set>-<sampler><steps>...), for
+    studies that evaluate one checkpoint on other inputs, e.g. fewer of them (palette_bench/ablations).
+    """
     from palette_bench.data.evalset import EvalSet
     from palette_bench.evaluate import EvalOptions, evaluate_protocol
     from palette_bench.preflight import preflight
@@ -150,7 +156,7 @@ def run(
     cfg = finalize(cfg)
     folder = Path(run_dir) if run_dir else run_dir_for(cfg, Path(runs_root))
     preflight(cfg, protocol, stages, folder, root, weights_dir, allow_unverified_weights)
-    ev = eval_dir_for(cfg, folder)
+    ev = Path(eval_dir) if eval_dir else eval_dir_for(cfg, folder)
     if dist.is_main():
         if force and "train" in stages and folder.exists():
             shutil.rmtree(folder)
@@ -187,11 +193,14 @@ def run(
             state = load_checkpoint(found[-1], device)
             origin = {"checkpoint": found[-1].name, "step": state["step"]}
         predictor = method.predictor(cfg, state, device)
-        sample_evalset(predictor, evalset, samples, cfg.seed, method.samples_per_input(cfg, protocol), cfg.sample.batch_size, progress)
+        start = time.perf_counter()
+        written = sample_evalset(predictor, evalset, samples, cfg.seed, method.samples_per_input(cfg, protocol), cfg.sample.batch_size, progress, cfg.sample.diversity_n)
+        # wall time per output of this command's sampling (a resumed stage times only what it wrote)
+        timing = {"seconds": round(time.perf_counter() - start, 3), "images": written, "world_size": dist.world_size()}
         dist.barrier()
         if dist.is_main():
             samples.mkdir(parents=True, exist_ok=True)
-            (samples / ".done").write_text(json.dumps(origin) + "\n")
+            (samples / ".done").write_text(json.dumps({**origin, "sampling": timing}) + "\n")
     if "eval" in stages and not (ev / "metrics.json").exists():
         from palette_bench.metrics.judge import JudgeConfig
 

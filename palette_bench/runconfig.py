@@ -74,6 +74,9 @@ class SampleConfig:
     schedule: Literal["paper", "logsnr", "karras"] = "paper"
     n: int = 0  # evaluation inputs to sample; 0 = the whole evaluation set
     samples_per_input: int = 0  # 0 = the protocol's diversity_samples
+    # inputs (the first ones of the evaluation set) that get all samples_per_input samples for the
+    # diversity metrics; the others get sample 0 only, which FID, IS, CA and PD use. 0 = every input.
+    diversity_n: int = 0
     batch_size: int = 64
     use_ema: bool = True
 

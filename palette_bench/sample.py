@@ -52,15 +52,21 @@ class PaletteSampler:
         return self.fn(self.model, y_t, self.schedule, extra, generator, **self.kwargs).cpu()
 
 
-def sample_evalset(method, evalset: EvalSet, out_dir: Path, seed: int, samples_per_input: int = 1, batch_size: int = 64, progress: bool = True) -> int:
+def sample_evalset(method, evalset: EvalSet, out_dir: Path, seed: int, samples_per_input: int = 1, batch_size: int = 64, progress: bool = True, diversity_n: int = 0) -> int:
     """Write `samples_per_input` outputs of `method` per input of this process's share; returns the number written.
+
+    With `diversity_n` > 0 only the first diversity_n inputs of the set get all samples (the diversity
+    metrics need several); the others get sample 0, the output FID, IS, CA and PD are computed on.
 
     Output k of evaluation input `index` is method.predict(...) with the generator seeded by
     (seed, index, k), so it is the same for any batch size and any number of processes.
     Deterministic methods (one output per input) ignore the generator.
     """
     out_dir = Path(out_dir)
-    jobs = [(k_pos, index, k) for k_pos, index in dist.shard(list(enumerate(evalset.positions))) for k in range(samples_per_input)]
+    def samples_of(k_pos: int) -> int:
+        return samples_per_input if diversity_n <= 0 or k_pos < diversity_n else 1
+
+    jobs = [(k_pos, index, k) for k_pos, index in dist.shard(list(enumerate(evalset.positions))) for k in range(samples_of(k_pos))]
     jobs = [j for j in jobs if not (out_dir / sample_filename(j[1], j[2])).exists()]
     written = 0
     bar = tqdm(total=len(jobs), desc="sampling", unit="img", disable=None if (progress and dist.is_main()) else True)

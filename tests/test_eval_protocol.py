@@ -186,3 +186,30 @@ def test_cli_size_evaluates_outputs_sampled_at_another_size(tmp_path, monkeypatc
     assert r["image_size"] == 32 and r["n"] == 6 and r["protocol"] == "builtin"
     assert r["metrics"]["psnr"]["value"] == pytest.approx(pixel.psnr(out, orig).double().mean().item())
     assert "ca_top1" in r["metrics"]
+
+
+def test_diversity_on_a_subset_of_inputs(tmp_path, small_builtin):
+    # K samples for the first 6 inputs only (sample.diversity_n): the diversity metrics are those of
+    # those 6 inputs, every other metric uses all 20, and a missing middle sample is still an error
+    idx, orig = originals(small_builtin, "inpainting", "center")
+    full = write_method(tmp_path / "full", idx, perturb(orig, 30), samples=3)
+    part = tmp_path / "part"
+    part.mkdir()
+    for p in full.iterdir():
+        index, _, k = p.stem.partition("_")
+        if not k or int(index) in idx[:6]:
+            (part / p.name).write_bytes(p.read_bytes())
+    metrics = ("psnr", "lpips", "diversity")
+    a = evaluate_protocol(small_builtin, "inpainting", "center", full, opts(bootstrap=0, metrics=metrics), arrays_out=tmp_path / "a.npz")
+    b = evaluate_protocol(small_builtin, "inpainting", "center", part, opts(bootstrap=0, metrics=metrics), arrays_out=tmp_path / "b.npz")
+    assert b["diversity_inputs"] == 6 and a["diversity_inputs"] == 20 and b["samples_per_input"] == 3
+    assert b["metrics"]["psnr"] == a["metrics"]["psnr"] and b["metrics"]["lpips"]["n"] == 20
+    za, zb = np.load(tmp_path / "a.npz"), np.load(tmp_path / "b.npz")
+    for name in ("div_msssim", "div_lpips"):
+        assert b["metrics"][name]["n"] == 6
+        np.testing.assert_allclose(zb[name][:6], za[name][:6], rtol=1e-6)
+        assert np.isnan(zb[name][6:]).all()
+        assert b["metrics"][name]["value"] == pytest.approx(float(za[name][:6].mean()), rel=1e-6)
+    (part / sample_filename(idx[2], 1)).unlink()
+    with pytest.raises(ValueError, match=f"{sample_filename(idx[2], 1)}: missing sample 1"):
+        evaluate_protocol(small_builtin, "inpainting", "center", part, opts(bootstrap=0, metrics=("psnr",)))

@@ -226,3 +226,25 @@ def test_a_run_folder_from_before_a_config_key_existed_still_resumes(tmp_path, s
     assert res.exit_code != 0 and "train.steps: 4 there, 6 now" in res.output
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
+
+
+def test_diversity_n_draws_all_samples_for_the_first_inputs_only(tmp_path, small):
+    from palette_bench.data.evalset import EvalSet
+    from palette_bench.data.predictions import Predictions
+    from palette_bench.protocols import load_protocol
+    from palette_bench.sample import sample_evalset
+
+    class Draw:  # one uniform image per generator: outputs depend only on (seed, index, k)
+        def predict(self, condition, mask, generator):
+            return torch.stack([torch.rand(1, generator=g).expand_as(c) * 2 - 1 for c, g in zip(condition, generator)])
+
+    es = EvalSet(load_protocol(small), "inpainting", "center", n=6)
+    full, part = tmp_path / "full", tmp_path / "part"
+    assert sample_evalset(Draw(), es, full, 0, samples_per_input=3, batch_size=4, progress=False) == 18
+    assert sample_evalset(Draw(), es, part, 0, samples_per_input=3, batch_size=5, progress=False, diversity_n=2) == 6 + 2 * 2
+    first = es.positions[:2]
+    assert sorted(p.name for p in part.glob("*_*.png")) == sorted(f"{i:06d}_{k}.png" for i in first for k in (1, 2))
+    for p in part.iterdir():
+        assert p.read_bytes() == (full / p.name).read_bytes()  # the same samples as a full draw
+    preds = Predictions(part, es.positions, 32)
+    assert preds.samples == 3 and preds.diverse == first

@@ -40,15 +40,20 @@ class Predictions:
         for index in indices:
             if 0 not in found.get(index, set()):
                 raise ValueError(f"{self.folder / sample_filename(index)}: missing output for evaluation index {index}")
-        # Samples per input: every input must have the same samples 0..K-1.
+        # Samples per input: an input has either sample 0 only, or the same samples 0..K-1 as every other
+        # input with more than one (a preset may draw K samples for the first inputs only, for diversity).
         self.samples = max(len(found[i]) for i in indices) if indices else 1
         for index in indices:
+            if len(found[index]) == 1:
+                continue
             for k in range(self.samples):
                 if k not in found[index]:
                     raise ValueError(f"{self.folder / sample_filename(index, k)}: missing sample {k} (other inputs have {self.samples} samples)")
             if len(found[index]) != self.samples:
                 extra = max(found[index])
                 raise ValueError(f"{self.folder / sample_filename(index, extra)}: unexpected sample {extra} (samples must be numbered 0..{self.samples - 1})")
+        # the inputs with all K samples, in evaluation order: the diversity metrics use these
+        self.diverse = [i for i in indices if len(found[i]) == self.samples] if self.samples > 1 else []
         self.indices, self.size = list(indices), size
 
     def _open(self, index: int, k: int):
@@ -64,7 +69,8 @@ class Predictions:
 
     def validate(self, progress: bool = True) -> None:
         """Decode every file, extra samples included, and check its size: a bad file stops an evaluation before it spends anything."""
-        files = [(index, k) for index in self.indices for k in range(self.samples)]
+        diverse = set(self.diverse)
+        files = [(index, k) for index in self.indices for k in range(self.samples if index in diverse else 1)]
         for index, k in tqdm(files, desc="checking outputs", unit="file", disable=None if progress else True):
             self._open(index, k)
 
