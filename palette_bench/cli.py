@@ -151,6 +151,30 @@ def ablate_steps_command(task, run_dir, preset, overrides, runs_root, samplers, 
     click.echo(f"written: {folder}/steps.csv, steps.md, steps.png, steps.json")
 
 
+@ablate.command("curve")
+@click.option("--run", "runs", multiple=True, required=True, type=click.Path(file_okay=False, exists=True), help="A Palette run whose checkpoints at --at were kept (repeatable: one curve each).")
+@click.option("--at", "at", default="600,1500,4000,10000", show_default=True, help="Training steps to evaluate.")
+@click.option("--floor", "floors", multiple=True, type=click.Path(exists=True), help="An evaluation of the same inputs to draw as a line and compare with (eval folder or run folder; repeatable).")
+@click.option("--sampler", type=click.Choice(["ancestral", "ddim"]), default=None, help="Sampling settings of every curve (default: each run's).")
+@click.option("--schedule", type=click.Choice(["paper", "logsnr", "karras"]), default=None)
+@click.option("--steps", "sample_steps", type=int, default=None)
+@click.option("--n", "n", type=int, default=None)
+@click.option("--samples-per-input", type=int, default=None)
+@click.option("--diversity-n", type=int, default=None)
+@click.option("--out", default="curve", show_default=True, type=click.Path(file_okay=False), help="Folder for curve.csv/.md/.png/.json.")
+@root_option
+@click.option("--weights-dir", default=None)
+@click.option("--allow-unverified-weights", is_flag=True)
+def ablate_curve_command(runs, at, floors, sampler, schedule, sample_steps, n, samples_per_input, diversity_n, out, root, weights_dir, allow_unverified_weights):
+    """Palette's FID, CA and PD against training steps, with floors as lines and paired comparisons with them."""
+    from palette_bench.ablations.curve import ablate_curve
+
+    ablate_curve(list(runs), list(_ints(at)), list(floors), out, root, weights_dir=weights_dir, allow_unverified_weights=allow_unverified_weights,
+                 sampler=sampler, schedule=schedule, steps=sample_steps, n=n, samples_per_input=samples_per_input, diversity_n=diversity_n)
+    click.echo((Path(out) / "curve.md").read_text())
+    click.echo(f"written: {out}/curve.csv, curve.md, curve.png, curve.json")
+
+
 @main.command("diagnose")
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
 @click.option("--n", "n", type=int, default=64, show_default=True, help="Evaluation inputs to noise and predict.")

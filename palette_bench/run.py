@@ -138,11 +138,13 @@ def run(
     weights_dir: str | None = None,
     allow_unverified_weights: bool = False,
     eval_dir: str | Path | None = None,
+    checkpoint: str | Path | None = None,
 ) -> Path:
     """Run `stages` of `cfg`; returns the run folder. Everything the stages need is checked first (preflight).
 
     `eval_dir` replaces the evaluation folder named by the config (eval/<set>-<sampler><steps>...), for
-    studies that evaluate one checkpoint on other inputs, e.g. fewer of them (palette_bench/ablations).
+    studies that evaluate one checkpoint on other inputs, e.g. fewer of them (palette_bench/ablations);
+    `checkpoint` samples from that checkpoint of the run instead of its last (a learning curve).
     """
     from palette_bench.data.evalset import EvalSet
     from palette_bench.evaluate import EvalOptions, evaluate_protocol
@@ -187,7 +189,7 @@ def run(
         evalset = EvalSet(protocol, cfg.task, cfg.eval_set, n=cfg.sample.n or None, root=root)
         state, origin = None, {"method": cfg.method, **(to_dict(cfg)[method.section] if method.section else {})}
         if method.learns:
-            found = checkpoints(folder)
+            found = [Path(checkpoint)] if checkpoint else checkpoints(folder)
             if not found:
                 raise FileNotFoundError(f"{folder / 'checkpoints'}: no checkpoint to sample from (run --stage train first)")
             state = load_checkpoint(found[-1], device)
