@@ -175,6 +175,20 @@ def ablate_curve_command(runs, at, floors, sampler, schedule, sample_steps, n, s
     click.echo(f"written: {out}/curve.csv, curve.md, curve.png, curve.json")
 
 
+@main.command("figure")
+@click.argument("eval_dirs", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True))
+@click.option("--n", "n", type=int, default=8, show_default=True, help="Inputs (rows): the first n of the evaluation set.")
+@click.option("--samples", type=int, default=3, show_default=True, help="Outputs per method (columns), where it has several.")
+@click.option("--label", "labels", multiple=True, help="Column label of each EVAL_DIR, in order (default: method, parameterization and sampler).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG to write.")
+@root_option
+def figure_command(eval_dirs, n, samples, labels, out, root):
+    """Input | each evaluation's outputs | original, for the same first N inputs of one evaluation set."""
+    from palette_bench.figures import samples_figure
+
+    click.echo(f"written: {samples_figure(list(eval_dirs), out, n, samples, list(labels), root)}")
+
+
 @main.command("diagnose")
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
 @click.option("--n", "n", type=int, default=64, show_default=True, help="Evaluation inputs to noise and predict.")
