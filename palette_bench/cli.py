@@ -56,7 +56,9 @@ skip_bad_option = click.option("--skip-bad", is_flag=True, help="Skip unreadable
 
 @main.command("run")
 @click.option("--task", default=None, type=click.Choice(list(TASKS)), help="Palette task.")
-@click.option("--method", default="palette", show_default=True, help="A registered method: palette, regression, pix2pix, classical, or external (outputs already in --pred, named --name).")
+@click.option("--method", "method", multiple=True, help="A registered method: palette, regression, pix2pix, classical, or external (outputs already in --pred, named --name); repeatable. Default: the whole benchmark (palette, regression, pix2pix, classical).")
+@click.option("--methods", default=None, help="Comma-separated methods, the same as repeating --method.")
+@click.option("--seeds", default=None, help="Comma-separated training seeds: each learned method is run once per seed (e.g. 0,1,2).")
 @click.option("--pred", default=None, type=click.Path(file_okay=False), help="--method external: folder of outputs (NNNNNN.png, NNNNNN_k.png).")
 @click.option("--name", default=None, help="--method external: the method's name in run folders and tables.")
 @click.option("--preset", default="cpu", show_default=True, help="smoke (seconds), cpu (about 15 min on 2 cores), paper (GPU clusters).")
@@ -75,12 +77,23 @@ skip_bad_option = click.option("--skip-bad", is_flag=True, help="Skip unreadable
 @click.option("--weights-dir", default=None, help="Folder of the metrics' weights files (default: torch.hub's checkpoints folder, $TORCH_HOME/hub/checkpoints).")
 @click.option("--allow-unverified-weights", is_flag=True, help="Use weights files whose sha256 does not match; results are marked unverified.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and the run folder, and stop.")
-def run_command(task, method, pred, name, preset, protocol, eval_set, sampler, steps, stage, overrides, seed, runs_root, run_dir, force, resume_dir, root, weights_dir, allow_unverified_weights, dry_run):
-    """Train, sample and evaluate a method on a task (resumes; completed stages are skipped)."""
+def run_command(task, method, methods, seeds, pred, name, preset, protocol, eval_set, sampler, steps, stage, overrides, seed, runs_root, run_dir, force, resume_dir, root, weights_dir, allow_unverified_weights, dry_run):
+    """Train, sample and evaluate methods on a task: by default the whole benchmark, then its comparison table (resumes; completed stages are skipped)."""
     from palette_bench.config import to_dict
     from palette_bench.run import STAGES, load_run_config, run, run_dir_for
     from palette_bench.runconfig import resolve
 
+    names = list(method) + list(_names(methods or ""))
+    if seeds and seed is not None:
+        raise click.UsageError("give --seed N or --seeds A,B,..., not both")
+    single = resume_dir or run_dir or pred or (len(names) == 1 and not seeds)
+    if not single:
+        if not task:
+            raise click.UsageError("--task is required (or --resume RUN_DIR)")
+        return _run_benchmark(task, names, seeds, preset, protocol, eval_set, sampler, steps, stage, overrides, seed, runs_root, force, root, weights_dir, allow_unverified_weights, dry_run)
+    method = names[0] if names else "palette"
+    if len(names) > 1:
+        raise click.UsageError("--run-dir, --resume and --pred go with a single --method")
     if resume_dir:
         cfg, run_dir = load_run_config(resume_dir), resume_dir
     else:
@@ -101,6 +114,27 @@ def run_command(task, method, pred, name, preset, protocol, eval_set, sampler, s
     metrics = eval_dir_for(finalize(cfg), folder) / "metrics.json"
     if metrics.exists():
         click.echo(f"{metrics}:\n{metric_table(json.loads(metrics.read_text()))}")
+
+
+def _run_benchmark(task, names, seeds, preset, protocol, eval_set, sampler, steps, stage, overrides, seed, runs_root, force, root, weights_dir, allow_unverified_weights, dry_run):
+    """`run` with several methods or seeds: each is an ordinary run, in turn; then the task's comparison table."""
+    from palette_bench.benchmark import BENCHMARK_METHODS, comparison, plan, run_benchmark
+    from palette_bench.config import to_dict
+    from palette_bench.run import STAGES, run_dir_for
+
+    extra = [f"sample.sampler={sampler}"] if sampler else []
+    extra += [f"sample.steps={steps}"] if steps else []
+    seed_list = list(_ints(seeds)) if seeds else [seed or 0]
+    cfgs = plan(task, preset, names or BENCHMARK_METHODS, seed_list, list(overrides) + extra, protocol=protocol, eval_set=eval_set)
+    if dry_run:
+        click.echo(json.dumps([{"run_dir": str(run_dir_for(c, Path(runs_root))), "config": to_dict(c)} for c in cfgs], indent=2))
+        return
+    stages = STAGES if stage == "all" else (stage,)
+    folders = run_benchmark(cfgs, runs_root, echo=click.echo, stages=stages, force=force, root=root, weights_dir=weights_dir, allow_unverified_weights=allow_unverified_weights)
+    for f in folders:
+        click.echo(f"run folder: {f}")
+    if "eval" in stages:
+        click.echo(comparison(cfgs, folders).to_markdown(index=False))
 
 
 def _ints(text: str) -> tuple[int, ...]:

@@ -13,7 +13,7 @@ from palette_bench.compare import compare
 
 @pytest.fixture
 def trained(tmp_path, small):
-    args = ["run", "--task", "inpainting", "--preset", "smoke", "--protocol", small, "--runs-root", str(tmp_path)]
+    args = ["run", "--method", "palette", "--task", "inpainting", "--preset", "smoke", "--protocol", small, "--runs-root", str(tmp_path)]
     res = CliRunner().invoke(main, args)  # the run's own evaluation: ddim, 3 steps, paper schedule
     assert res.exit_code == 0, res.output
     return tmp_path / "small-builtin-inpainting-palette-smoke"

@@ -87,7 +87,7 @@ def test_plot_is_a_png():
 
 def test_run_writes_a_diagnosis_and_the_cli_repeats_it(tmp_path, small):
     """The run's training stage leaves diagnose.json/png in the run folder; `palette-bench diagnose` recomputes it elsewhere."""
-    args = ["run", "--task", "uncropping", "--preset", "smoke", "--protocol", small, "--runs-root", str(tmp_path / "runs"), "--stage", "train"]
+    args = ["run", "--method", "palette", "--task", "uncropping", "--preset", "smoke", "--protocol", small, "--runs-root", str(tmp_path / "runs"), "--stage", "train"]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
     run_dir = tmp_path / "runs" / "small-builtin-uncropping-palette-smoke"

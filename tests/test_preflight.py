@@ -46,7 +46,7 @@ def test_missing_weights_stop_the_run_before_training(tmp_path, imagenet_val, no
     root, _ = imagenet_val
     runs = tmp_path / "runs"
     start = time.perf_counter()
-    res = CliRunner().invoke(main, ["run", "--task", "inpainting", "--eval-set", "center", "--preset", "smoke", "--protocol", imagenet_protocol(tmp_path, root), "--runs-root", str(runs)])
+    res = CliRunner().invoke(main, ["run", "--method", "palette", "--task", "inpainting", "--eval-set", "center", "--preset", "smoke", "--protocol", imagenet_protocol(tmp_path, root), "--runs-root", str(runs)])
     elapsed = time.perf_counter() - start
     assert res.exit_code == 2, res.output
     line = one_error_line(res)
@@ -72,7 +72,7 @@ def test_run_takes_weights_dir_and_allow_unverified(tmp_path, imagenet_val, stan
 def test_missing_training_folder_stops_the_run_before_training(tmp_path, imagenet_val, standin_weights, no_training):
     root, _ = imagenet_val
     proto = imagenet_protocol(tmp_path, root, train_root=tmp_path / "no-such-train")
-    res = CliRunner().invoke(main, ["run", "--task", "inpainting", "--eval-set", "center", "--preset", "smoke", "--protocol", proto, "--runs-root", str(tmp_path / "runs"), "--weights-dir", str(standin_weights), "--allow-unverified-weights"])
+    res = CliRunner().invoke(main, ["run", "--method", "palette", "--task", "inpainting", "--eval-set", "center", "--preset", "smoke", "--protocol", proto, "--runs-root", str(tmp_path / "runs"), "--weights-dir", str(standin_weights), "--allow-unverified-weights"])
     assert res.exit_code == 2
     assert "training folder" in one_error_line(res) and "no-such-train" in one_error_line(res)
 
@@ -80,13 +80,13 @@ def test_missing_training_folder_stops_the_run_before_training(tmp_path, imagene
 def test_unwritable_run_folder_stops_the_run_before_training(tmp_path, small, no_training):
     blocker = tmp_path / "runs"
     blocker.write_text("a file where the runs folder should be")
-    res = CliRunner().invoke(main, ["run", "--task", "inpainting", "--preset", "smoke", "--protocol", small, "--runs-root", str(blocker)])
+    res = CliRunner().invoke(main, ["run", "--method", "palette", "--task", "inpainting", "--preset", "smoke", "--protocol", small, "--runs-root", str(blocker)])
     assert res.exit_code == 2 and "run folder is not writable" in one_error_line(res)
 
 
 def test_image_size_override_applies_before_the_model_is_checked(tmp_path, small, no_training):
     """At 64 px the smoke U-Net (mults 1, 2) reaches 64 and 32 px maps only: its attention at 16 px fails, in seconds."""
-    res = CliRunner().invoke(main, ["run", "--task", "inpainting", "--preset", "smoke", "--protocol", small, "--runs-root", str(tmp_path / "runs"), "--set", "image_size=64"])
+    res = CliRunner().invoke(main, ["run", "--method", "palette", "--task", "inpainting", "--preset", "smoke", "--protocol", small, "--runs-root", str(tmp_path / "runs"), "--set", "image_size=64"])
     assert res.exit_code == 2
     assert "attention resolution 16 is never reached: feature maps are 64, 32" in one_error_line(res)
     assert not list((tmp_path / "runs").rglob("ckpt-*.pt"))
@@ -95,7 +95,7 @@ def test_image_size_override_applies_before_the_model_is_checked(tmp_path, small
 def test_image_size_override_with_its_attention_runs(tmp_path, small):
     runs = tmp_path / "runs"
     common = ["--task", "inpainting", "--preset", "smoke", "--protocol", small, "--runs-root", str(runs), "--set", "image_size=64", "--set", "sample.n=2"]
-    res = CliRunner().invoke(main, ["run", *common, "--set", "model.attention_resolutions=[32]"])
+    res = CliRunner().invoke(main, ["run", "--method", "palette", *common, "--set", "model.attention_resolutions=[32]"])
     assert res.exit_code == 0, res.output
     # the folder name carries the hash of the overridden training config, not the preset's
     (palette,) = [p for p in runs.iterdir() if "-palette-" in p.name]

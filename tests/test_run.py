@@ -47,7 +47,7 @@ def test_overrides_and_presets():
 
 @pytest.mark.parametrize("task", ["colorization", "inpainting", "uncropping", "jpeg"])
 def test_smoke_run_writes_a_self_describing_folder(tmp_path, small, task):
-    res = CliRunner().invoke(main, ["run", "--task", task, "--preset", "smoke", "--protocol", small, "--runs-root", str(tmp_path / "runs")])
+    res = CliRunner().invoke(main, ["run", "--method", "palette", "--task", task, "--preset", "smoke", "--protocol", small, "--runs-root", str(tmp_path / "runs")])
     assert res.exit_code == 0, res.output
     run_dir = tmp_path / "runs" / f"small-builtin-{task}-palette-smoke"
     cfg = json.loads((run_dir / "config.json").read_text())
@@ -70,9 +70,9 @@ def test_known_pixels_are_exact_in_run_outputs(tmp_path, small):
     from palette_bench.images import to_uint8
     from palette_bench.protocols import load_protocol
 
-    res = CliRunner().invoke(main, ["run", "--task", "inpainting", "--preset", "smoke", "--protocol", small, "--runs-root", str(tmp_path), "--stage", "train"])
+    res = CliRunner().invoke(main, ["run", "--method", "palette", "--task", "inpainting", "--preset", "smoke", "--protocol", small, "--runs-root", str(tmp_path), "--stage", "train"])
     assert res.exit_code == 0, res.output
-    res = CliRunner().invoke(main, ["run", "--task", "inpainting", "--preset", "smoke", "--protocol", small, "--runs-root", str(tmp_path), "--stage", "sample"])
+    res = CliRunner().invoke(main, ["run", "--method", "palette", "--task", "inpainting", "--preset", "smoke", "--protocol", small, "--runs-root", str(tmp_path), "--stage", "sample"])
     assert res.exit_code == 0, res.output
     es = EvalSet(load_protocol(small), "inpainting", "ff20-30", n=4)
     preds = Predictions(next((tmp_path / "small-builtin-inpainting-palette-smoke" / "eval").iterdir()) / "samples", es.positions, 32)
@@ -85,7 +85,7 @@ def test_known_pixels_are_exact_in_run_outputs(tmp_path, small):
 
 
 def test_completed_stages_are_skipped_and_force_redoes_them(tmp_path, small):
-    args = ["run", "--task", "uncropping", "--preset", "smoke", "--protocol", small, "--runs-root", str(tmp_path)]
+    args = ["run", "--method", "palette", "--task", "uncropping", "--preset", "smoke", "--protocol", small, "--runs-root", str(tmp_path)]
     assert CliRunner().invoke(main, args).exit_code == 0
     metrics = next((tmp_path / "small-builtin-uncropping-palette-smoke" / "eval").iterdir()) / "metrics.json"
     stamp = metrics.stat().st_mtime_ns
@@ -98,7 +98,7 @@ def test_completed_stages_are_skipped_and_force_redoes_them(tmp_path, small):
 
 
 def test_sigkill_then_resume_gives_the_same_losses(tmp_path, small):
-    common = ["run", "--task", "inpainting", "--preset", "smoke", "--protocol", small, "--stage", "train", "--set", "train.steps=12", "--set", "train.checkpoint_every=3"]
+    common = ["run", "--method", "palette", "--task", "inpainting", "--preset", "smoke", "--protocol", small, "--stage", "train", "--set", "train.steps=12", "--set", "train.checkpoint_every=3"]
     full = cli(*common, "--run-dir", str(tmp_path / "full"))
     assert full.returncode == 0, full.stderr
     killed_dir = tmp_path / "killed"
@@ -184,7 +184,7 @@ def two_copies(tmp_path, common, stages):
 
 
 def test_two_process_sampling_writes_the_same_files(tmp_path, small):
-    common = ["run", "--task", "uncropping", "--preset", "smoke", "--protocol", small]
+    common = ["run", "--method", "palette", "--task", "uncropping", "--preset", "smoke", "--protocol", small]
     two_copies(tmp_path, common, ["train"])
     one = cli(*common, "--stage", "sample", "--run-dir", str(tmp_path / "r"), env={"OMP_NUM_THREADS": "1"})
     assert one.returncode == 0, one.stderr
@@ -199,7 +199,7 @@ def test_two_process_sampling_writes_the_same_files(tmp_path, small):
 
 
 def test_two_process_evaluation_gathers_the_same_metrics(tmp_path, small):
-    common = ["run", "--task", "inpainting", "--preset", "smoke", "--protocol", small, "--set", "sample.n=12"]
+    common = ["run", "--method", "palette", "--task", "inpainting", "--preset", "smoke", "--protocol", small, "--set", "sample.n=12"]
     two_copies(tmp_path, common, ["train", "sample"])
     one = cli(*common, "--stage", "eval", "--run-dir", str(tmp_path / "r"), env={"OMP_NUM_THREADS": "1"})
     assert one.returncode == 0, one.stderr
@@ -259,7 +259,7 @@ def test_gpu_preset_runs_end_to_end_at_smoke_size(tmp_path, small):
     cfg.model.validate()
     shrink = ["model.base_channels=16", "model.num_res_blocks=1", "model.num_head_channels=16", "train.steps=2", "train.batch_size=4", "train.warmup_steps=1",
               "train.compile=false", "train.workers=0", "sample.n=3", "sample.diversity_n=1", "sample.steps=2", "eval.bootstrap=5", "eval.judge_train_images=300", "eval.judge_epochs=1"]
-    args = ["run", "--task", "uncropping", "--preset", "gpu", "--protocol", small, "--runs-root", str(tmp_path)]
+    args = ["run", "--method", "palette", "--task", "uncropping", "--preset", "gpu", "--protocol", small, "--runs-root", str(tmp_path)]
     for s in shrink:
         args += ["--set", s]
     res = CliRunner().invoke(main, args)

@@ -76,8 +76,8 @@ class Method:
         return name
 
     def folder_name(self, cfg, protocol_name: str) -> str:
-        """The run folder's name before any hash of overrides."""
-        return f"{protocol_name}-{cfg.task}-{self.name}-{cfg.preset}"
+        """The run folder's name before any hash of overrides; a training seed other than 0 is named (--seeds)."""
+        return f"{protocol_name}-{cfg.task}-{self.name}-{cfg.preset}" + (f"-seed{cfg.seed}" if cfg.seed else "")
 
     def outputs(self, cfg, eval_dir: Path) -> Path:
         """Where the outputs to evaluate are: the run's own samples, unless the method brings them."""
