@@ -39,12 +39,6 @@ def test_help_lists_the_subcommands():
         assert f"  {cmd} " in out
 
 
-@pytest.mark.parametrize("cmd", ["report"])
-def test_commands_not_built_yet_say_so_and_fail(cmd):
-    res = CliRunner().invoke(main, [cmd, "--task", "uncropping"])
-    assert res.exit_code != 0 and "not available in this version" in res.output
-
-
 def test_preview_writes_a_grid(tmp_path):
     out = tmp_path / "grid.png"
     res = CliRunner().invoke(main, ["data", "preview", "--task", "inpainting", "--eval-set", "ff20-30", "--n", "8", "--out", str(out)])
