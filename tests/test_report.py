@@ -24,7 +24,7 @@ def entry(value, ci=None, sha=SHA, verified=True):
     return {"value": float(value), "ci95": None if ci is None else [float(ci[0]), float(ci[1])], "n": 50, "extractor": EXTRACTOR, "weights_sha256": sha, "verified": verified}
 
 
-def write_eval(runs, name, metrics, task="uncropping", method="palette", seed=0, eval_set=None, overrides=(), protocol="builtin", space="judge", sha=SHA, n=50):
+def write_eval(runs, name, metrics, task="uncropping", method="palette", seed=0, eval_set=None, overrides=(), protocol="builtin", space="judge", sha=SHA, n=50, verified=True):
     """A run folder with one evaluation written by hand, as `palette-bench run` lays it out.
 
     `metrics`: name -> a number (its interval is +-10%) or per-input values (their mean and
@@ -42,12 +42,12 @@ def write_eval(runs, name, metrics, task="uncropping", method="palette", seed=0,
     for metric, v in metrics.items():
         if np.ndim(v):
             arrays[metric] = np.asarray(v, float)
-            entries[metric] = entry(np.mean(v), bs.mean_ci(v), sha)
+            entries[metric] = entry(np.mean(v), bs.mean_ci(v), sha, verified)
         else:
-            entries[metric] = entry(v, (0.9 * v, 1.1 * v), sha)
+            entries[metric] = entry(v, (0.9 * v, 1.1 * v), sha, verified)
     result = {
         "mode": "protocol", "protocol": protocol, "task": task, "eval_set": cfg.eval_set, "image_size": 32, "n": n,
-        "samples_per_input": 2 if get_method(method).stochastic else 1, "diversity_inputs": n, "feature_space": space,
+        "samples_per_input": 2 if get_method(method).stochastic else 1, "diversity_inputs": cfg.sample.diversity_n or n, "feature_space": space,
         "reference": {"source": "builtin reference", "cache_key": "c" * 64, "n": 60}, "metrics": entries, "skipped": {}, "run": {"folder": str(run)},
     }
     if arrays:
@@ -235,3 +235,39 @@ def test_smoke_runs_end_to_end(tmp_path, small):
     first = {p.name: p.read_bytes() for p in out.iterdir() if p.suffix != ".png"}
     report(runs, out, "--format", "csv,tex,md")
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.suffix != ".png"} == first
+
+
+def test_rows_follow_the_tasks_sets_best_is_per_set_and_studies_are_left_out(tmp_path):
+    runs, out = tmp_path / "runs", tmp_path / "results"
+    for q, fid in (("q20", 3.0), ("q5", 8.0), ("q10", 5.0)):
+        ev = write_eval(runs, "p", {"fid": fid}, task="jpeg", eval_set=q)
+    write_eval(runs, "p", {"fid": 1.0}, task="jpeg", eval_set="q10", overrides=["sample.steps=2"])  # another sampler setting
+    shutil.copytree(ev, ev.with_name(ev.name + "-step600"))  # a learning-curve point of q10
+    for q, fid in (("q5", 9.0), ("q10", 4.0), ("q20", 2.0)):
+        write_eval(runs, "r", {"fid": fid}, task="jpeg", eval_set=q, method="regression")
+    output = report(runs, out, "--format", "csv,tex")
+    assert "not in the task tables: 1 evaluation folder, a study's evaluation" in output
+    assert "not in the task tables: 1 evaluation folder, sampled with other settings than the run's" in output
+    got = pd.read_csv(out / "jpeg.csv")
+    assert list(got["eval_set"]) == ["q5", "q5", "q10", "q10", "q20", "q20"]
+    assert list(got["method"]) == ["palette", "regression"] * 3
+    assert list(got["fid"]) == [8.0, 9.0, 5.0, 4.0, 3.0, 2.0]
+    assert list(got["fid_best"]) == [True, False, False, True, False, True]
+    assert (out / "jpeg.tex").read_text().count(r"\midrule") == 3  # under the header and between the three sets
+
+
+def test_footer_names_protocol_features_inputs_seeds_sampler_and_version(tmp_path):
+    import importlib.metadata
+
+    runs, out = tmp_path / "runs", tmp_path / "results"
+    write_eval(runs, "v", {"fid": 5.0}, overrides=['diffusion.parameterization="v"', 'sample.schedule="logsnr"', "sample.diversity_n=20"], space="inception", sha="ab" * 32)
+    write_eval(runs, "r", {"fid": 6.0}, method="regression", space="inception", sha="ab" * 32, verified=False)
+    report(runs, out, "--format", "md")
+    md = (out / "uncropping.md").read_text()
+    footer = [line[2:] for line in md.splitlines() if line.startswith("- ")]
+    assert footer[0] == "Protocol: builtin, 32 px; evaluation sets: right."
+    assert footer[1] == "Feature space: Inception (weights sha256 abababababab). UNVERIFIED weights: some weights files did not match their sha256."
+    assert footer[2] == "Inputs: n=50; palette: 2 samples per input (diversity on the first 20); regression: 1 sample per input."
+    assert footer[3] == "Seeds: 0."
+    assert footer[4] == "palette: predicts v; ddim sampler, 3 steps, logsnr schedule."
+    assert footer[-1].startswith(f"Made by palette-bench {importlib.metadata.version('palette-bench')}, commit ")

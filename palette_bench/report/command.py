@@ -28,6 +28,6 @@ def report_command(runs, out, formats, root):
     written = write(report, out, formats, root)
     for message in report.messages:
         click.echo(message)
-    click.echo(f"written ({len(written)} files):")
+    click.echo(f"written: {len(written)} file{'s' if len(written) != 1 else ''}")
     for path in written:
         click.echo(f"  {path}")
