@@ -10,6 +10,7 @@ import click
 
 from palette_bench.config import ConfigError
 from palette_bench.data.files import BadImageError
+from palette_bench.report.command import report_command
 from palette_bench.tasks import TASKS
 from palette_bench.train import TrainingCollapse
 from palette_bench.weights import WeightsError
@@ -33,17 +34,7 @@ def main():
     """Palette (Saharia et al. 2022) and its baselines under one image-to-image evaluation protocol."""
 
 
-def _not_built(name: str, what: str):
-    @main.command(name, help=f"[not available in this version] {what}", context_settings={"ignore_unknown_options": True})
-    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-    def command(args):
-        click.echo(f"palette-bench {name}: not available in this version of palette-bench", err=True)
-        sys.exit(2)
-
-    return command
-
-
-_not_built("report", "Turn run folders into the paper's tables (CSV, LaTeX, Markdown) and figures.")
+main.add_command(report_command)
 
 
 task_option = click.option("--task", required=True, type=click.Choice(list(TASKS)), help="Palette task.")

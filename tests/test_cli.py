@@ -4,7 +4,6 @@ import json
 import subprocess
 import sys
 
-import pytest
 from click.testing import CliRunner
 from PIL import Image
 
@@ -37,12 +36,6 @@ def test_help_lists_the_subcommands():
     out = CliRunner().invoke(main, ["--help"]).output
     for cmd in ("run", "diagnose", "report", "eval", "weights", "data", "model"):
         assert f"  {cmd} " in out
-
-
-@pytest.mark.parametrize("cmd", ["report"])
-def test_commands_not_built_yet_say_so_and_fail(cmd):
-    res = CliRunner().invoke(main, [cmd, "--task", "uncropping"])
-    assert res.exit_code != 0 and "not available in this version" in res.output
 
 
 def test_preview_writes_a_grid(tmp_path):

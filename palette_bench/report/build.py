@@ -1,0 +1,120 @@
+"""From run folders to files: collect the evaluations, build every table, write each in every format, draw the figures."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from palette_bench.io import atomic_write_bytes
+from palette_bench.report import FORMATS, render
+from palette_bench.report.collect import Evaluation, collect
+from palette_bench.report.footer import footer
+from palette_bench.report.group import ABLATIONS, REPLICATES, Group, ablation_groups, ablation_value, describe_split, task_groups, variant_labels
+from palette_bench.report.tables import TASK_METRICS, Table, build_frame
+from palette_bench.runconfig import DEFAULT_EVAL_SET
+
+TASK_TITLES = {
+    "colorization": "Colorization (paper Table 1 layout)",
+    "inpainting": "Inpainting (paper Table 2 layout)",
+    "uncropping": "Uncropping (paper Table 3 layout)",
+    "jpeg": "JPEG restoration (paper Table 4 layout)",
+}
+RENDERERS = {"csv": render.to_csv, "md": render.to_markdown, "tex": render.to_latex}
+
+
+@dataclass
+class Report:
+    tables: list[Table] = field(default_factory=list)
+    figures: dict[str, list[tuple[Evaluation, str]]] = field(default_factory=dict)  # stem -> the headline set's evaluations and row names
+    messages: list[str] = field(default_factory=list)  # what the command prints besides the files written
+
+
+@lru_cache(maxsize=None)
+def _parameters(network_json: str) -> int:
+    from palette_bench.config import from_dict
+    from palette_bench.models.unet import UNetConfig, model_summary
+
+    return model_summary(from_dict(UNetConfig, json.loads(network_json)))["parameters"]
+
+
+def parameter_count(e: Evaluation) -> int:
+    """The method's network size, built on the meta device as `palette-bench model summary` does."""
+    from palette_bench.config import to_dict
+    from palette_bench.methods import get_method
+
+    return _parameters(json.dumps(to_dict(get_method(e.cfg.method).network(e.cfg)), sort_keys=True))
+
+
+def _title(group: Group, what: str) -> str:
+    return f"{what}: {describe_split(group.evaluations[0].split)}"
+
+
+def build(runs: str | Path) -> Report:
+    """Every table the run folders under `runs` make, in the paper's order; nothing is written."""
+    collected = collect(runs)
+    if not collected.evaluations:
+        raise FileNotFoundError(f"{runs}: no evaluated run folders (<run>/config.json with eval/<set>/metrics.json)")
+    report = Report()
+    report.messages += [f"skipped {p}" for p in collected.problems]
+    for reason, folders in collected.ignored.items():
+        report.messages.append(f"not in the task tables: {len(folders)} evaluation folder{'s' if len(folders) > 1 else ''}, {reason}")
+    for group in task_groups(collected.evaluations):
+        report.messages += [n for n in group.notes if n not in report.messages]
+        labels = variant_labels(group.evaluations)
+        frame, untested = build_frame(group.evaluations, lambda e: labels[e.key(*REPLICATES)], TASK_METRICS)
+        report.tables.append(Table(group.stem, _title(group, TASK_TITLES.get(group.task, group.task)), frame, "method", TASK_METRICS, notes=group.notes, footer=footer(group.evaluations, frame, untested)))
+        headline = DEFAULT_EVAL_SET.get(group.task)
+        report.figures[group.stem] = [(e, labels[e.key(*REPLICATES)]) for e in group.evaluations if e.cfg.eval_set == headline]
+        for ablation in ABLATIONS:
+            for sub in ablation_groups(group, ablation):
+                extra_of = (lambda e: {"parameters": parameter_count(e)}) if ablation.parameters else None
+                frame, untested = build_frame(sub.evaluations, lambda e, a=ablation: ablation_value(e, a), ablation.metrics, extra_of)
+                extra = ("parameters",) if ablation.parameters else ()
+                title = _title(sub, f"{TASK_TITLES.get(group.task, group.task).split(' (')[0]}, {ablation.title}")
+                report.tables.append(Table(sub.stem, title, frame, ablation.column, ablation.metrics, extra, sub.notes, footer(sub.evaluations, frame, untested)))
+    return report
+
+
+def figure(stem: str, shown: list[tuple[Evaluation, str]], out: Path, root=None) -> tuple[Path | None, str]:
+    """The task's sample figure over its headline-set evaluations that hold samples; (path, "") or (None, why not)."""
+    from palette_bench.figures import samples_figure
+    from palette_bench.report.group import method_rank
+
+    shown = sorted(((e, label) for e, label in shown if (e.eval_dir / "samples").is_dir()), key=lambda s: (method_rank(s[0]), s[1], s[0].cfg.seed))
+    if not shown:
+        return None, f"{stem}: no figure, no evaluation of the headline set has its samples in its run folder"
+    seeds: dict[str, int] = {}
+    for _, label in shown:
+        seeds[label] = seeds.get(label, 0) + 1
+    names = [label + (f" seed {e.cfg.seed}" if seeds[label] > 1 else "") for e, label in shown]
+    path = out / f"{stem}-samples.png"
+    try:
+        n = min(8, max(int(e.result.get("n", 8)) for e, _ in shown))  # rows past the sampled inputs would be empty
+        return samples_figure([e.eval_dir for e, _ in shown], path, n=n, samples=3, labels=names, root=root), ""
+    except Exception as e:  # a figure needs the protocol's images; without them the tables are still worth writing
+        return None, f"{stem}: no figure ({(str(e).splitlines() or [type(e).__name__])[0]})"
+
+
+def write(report: Report, out: str | Path, formats=FORMATS, root=None) -> list[Path]:
+    """Write every table in `formats` (and all.tex with tex, a figure per task table with png) under `out`."""
+    out = Path(out)
+    written = []
+    for table in report.tables:
+        for fmt in formats:
+            if fmt in RENDERERS:
+                path = out / f"{table.stem}.{fmt}"
+                atomic_write_bytes(path, RENDERERS[fmt](table).encode())
+                written.append(path)
+    if "tex" in formats:
+        atomic_write_bytes(out / "all.tex", render.latex_document([t.stem for t in report.tables]).encode())
+        written.append(out / "all.tex")
+    if "png" in formats:
+        for stem, shown in report.figures.items():
+            path, why = figure(stem, shown, out, root)
+            if path:
+                written.append(path)
+            else:
+                report.messages.append(why)
+    return written

@@ -1,0 +1,169 @@
+"""Which evaluations share a table, what their rows are called, and which runs form an ablation.
+
+Numbers of different protocols, image sizes or feature spaces (Inception, or a judge with other
+weights) are not comparable, so each combination of a task gets its own table, with a note saying
+why. Within a table, runs whose configs differ only in `seed` are one method (a row per seed and
+their mean); any other difference makes another row, named by the keys that differ.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+from palette_bench.methods import get_method, method_names
+from palette_bench.report.collect import Evaluation
+from palette_bench.runconfig import config_hash
+from palette_bench.tasks import TASKS
+
+REPLICATES = ("seed", "eval_set")  # a row's set and seed: what the rows of one method differ in
+MAX_LABEL_KEYS = 3  # more differing keys than this name a variant by preset and config hash
+
+
+@dataclass
+class Group:
+    """Evaluations that go in one table."""
+
+    stem: str  # the output files' name without extension
+    task: str
+    evaluations: list[Evaluation]
+    notes: list[str] = field(default_factory=list)  # why the task's runs are split over several tables
+
+
+@dataclass(frozen=True)
+class Ablation:
+    """A study of the paper: runs that differ only in one config key (and seed), in a table of their own."""
+
+    name: str  # file suffix
+    key: str  # the dotted config key the runs differ in
+    column: str  # the header of the column holding its value
+    title: str
+    metrics: tuple[str, ...]
+    methods: tuple[str, ...] | None = None  # None: any method with a network
+    parameters: bool = False  # a parameter-count column
+
+
+ABLATIONS = (
+    Ablation("l1-vs-l2", "diffusion.loss", "loss", "L1 vs L2 loss (paper Table 6 layout)", ("fid", "pd", "div_msssim", "div_lpips"), methods=("palette",)),
+    Ablation("attention", "model.attention", "attention", "attention variants (paper Table 5 layout)", ("fid", "is", "pd", "ca_top1"), parameters=True),
+)
+
+
+def method_label(e: Evaluation) -> str:
+    """The method's name in tables: the registry name, or the name an external method was given."""
+    return e.cfg.name or e.cfg.method
+
+
+def method_rank(e: Evaluation) -> int:
+    names = method_names()
+    return names.index(e.cfg.method) if e.cfg.method in names else len(names)
+
+
+def eval_set_rank(task: str, eval_set: str) -> tuple:
+    sets = TASKS[task].eval_sets if task in TASKS else ()
+    return (sets.index(eval_set), "") if eval_set in sets else (len(sets), eval_set)
+
+
+def flatten(d: dict, prefix: str = "") -> dict:
+    """{"diffusion": {"loss": "l2"}} -> {"diffusion.loss": "l2"}."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _safe(text: str) -> str:
+    """A file-name part (also safe in LaTeX's \\input): letters, digits and dashes."""
+    return re.sub(r"[^A-Za-z0-9-]+", "-", str(text)).strip("-") or "x"
+
+
+def task_groups(evaluations: list[Evaluation]) -> list[Group]:
+    """One group per task and comparable setting, tasks in the paper's order (Tables 1-4)."""
+    groups = []
+    for task in sorted({e.cfg.task for e in evaluations}, key=lambda t: (list(TASKS).index(t) if t in TASKS else len(TASKS), t)):
+        mine = [e for e in evaluations if e.cfg.task == task]
+        splits = sorted({e.split for e in mine})
+        if len(splits) == 1:
+            groups.append(Group(_safe(task), task, mine))
+            continue
+        stems = {}
+        for s in splits:
+            protocol, size, space, sha = s
+            stem = f"{_safe(task)}-{_safe(protocol)}-{size}px-{_safe(space)}"
+            # the same feature network name with other weights (a judge trained otherwise) is another space
+            if sum((p, z, f) == (protocol, size, space) for p, z, f, _ in splits) > 1:
+                stem += f"-{_safe(sha[:8])}"
+            stems[s] = stem
+        note = split_note(task, splits, stems)
+        for s in splits:
+            groups.append(Group(stems[s], task, [e for e in mine if e.split == s], [note]))
+    return groups
+
+
+def describe_split(split: tuple) -> str:
+    protocol, size, space, sha = split
+    return f"{protocol} at {size} px in {space} features" + (f" (weights {sha[:8]})" if sha else "")
+
+
+def split_note(task: str, splits: list[tuple], stems: dict) -> str:
+    """Why a task's runs are in several tables (one line)."""
+    differ = [what for i, what in ((0, "protocol"), (1, "image size"), (2, "feature space")) if len({s[i] for s in splits}) > 1]
+    if not differ:
+        differ = ["feature network weights"]
+    return (
+        f"{task}: the runs differ in {' and '.join(differ)} ({'; '.join(describe_split(s) for s in splits)}); "
+        f"numbers of different protocols, image sizes or feature spaces are not comparable, so each has its own table: {', '.join(stems[s] for s in splits)}"
+    )
+
+
+def _value(v) -> str:
+    return v if isinstance(v, str) else json.dumps(v)
+
+
+def variant_labels(evaluations: list[Evaluation]) -> dict[str, str]:
+    """Row names: the method, and where a method has several configs, the keys that tell them apart."""
+    by_method: dict[str, dict[str, Evaluation]] = {}
+    for e in evaluations:
+        by_method.setdefault(method_label(e), {}).setdefault(e.key(*REPLICATES), e)
+    labels = {}
+    for name, variants in by_method.items():
+        if len(variants) == 1:
+            labels.update({k: name for k in variants})
+            continue
+        flat = {k: flatten(e.identity(*REPLICATES)) for k, e in variants.items()}
+        keys = sorted({key for f in flat.values() for key in f if len({_value(g.get(key)) for g in flat.values()}) > 1})
+        for k, e in variants.items():
+            if len(keys) <= MAX_LABEL_KEYS:
+                labels[k] = f"{name} ({', '.join(f'{key}={_value(flat[k].get(key))}' for key in keys)})"
+            else:
+                labels[k] = f"{name} ({e.cfg.preset}, config {config_hash(e.identity(*REPLICATES))})"
+    return labels
+
+
+def ablation_groups(group: Group, ablation: Ablation) -> list[Group]:
+    """The sets of runs in `group` that differ only in ablation.key (and seed), with at least two of its values."""
+    def eligible(e: Evaluation) -> bool:
+        if ablation.methods is not None:
+            return e.cfg.method in ablation.methods
+        return get_method(e.cfg.method).network(e.cfg) is not None
+
+    buckets: dict[str, list[Evaluation]] = {}
+    for e in group.evaluations:
+        if eligible(e):
+            buckets.setdefault(e.key(*REPLICATES, ablation.key), []).append(e)
+    found = [(k, b) for k, b in sorted(buckets.items()) if len({_value(flatten(e.config).get(ablation.key)) for e in b}) > 1]
+    out = []
+    for k, members in found:
+        stem = f"{group.stem}-{ablation.name}"
+        if len(found) > 1:
+            stem += f"-{config_hash(json.loads(k))}"
+        out.append(Group(stem, group.task, members, group.notes))
+    return out
+
+
+def ablation_value(e: Evaluation, ablation: Ablation) -> str:
+    return _value(flatten(e.config).get(ablation.key))

@@ -1,0 +1,273 @@
+"""`palette-bench report`: tables read only from run folders, best values and their paired significance, seeds, splits, ablations, LaTeX."""
+
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from palette_bench.cli import main
+from palette_bench.config import to_dict
+from palette_bench.methods import get_method
+from palette_bench.metrics import bootstrap as bs
+from palette_bench.run import finalize
+from palette_bench.runconfig import resolve
+
+SHA = "3b9f" + "0" * 60
+EXTRACTOR = "judge-builtin-64px (test)"
+
+
+def entry(value, ci=None, sha=SHA, verified=True):
+    return {"value": float(value), "ci95": None if ci is None else [float(ci[0]), float(ci[1])], "n": 50, "extractor": EXTRACTOR, "weights_sha256": sha, "verified": verified}
+
+
+def write_eval(runs, name, metrics, task="uncropping", method="palette", seed=0, eval_set=None, overrides=(), protocol="builtin", space="judge", sha=SHA, n=50, verified=True):
+    """A run folder with one evaluation written by hand, as `palette-bench run` lays it out.
+
+    `metrics`: name -> a number (its interval is +-10%) or per-input values (their mean and
+    bootstrap interval, and eval_arrays.npz holding them for paired comparisons).
+    """
+    cfg = finalize(resolve(task, "smoke", list(overrides), method=method, seed=seed, eval_set=eval_set))
+    run = runs / name
+    run.mkdir(parents=True, exist_ok=True)
+    if not (run / "config.json").exists():
+        (run / "config.json").write_text(json.dumps(to_dict(cfg)))
+    ev = run / "eval" / get_method(method).eval_name(cfg)
+    ev.mkdir(parents=True)
+    (ev / "config.json").write_text(json.dumps(to_dict(cfg)))
+    entries, arrays = {}, {}
+    for metric, v in metrics.items():
+        if np.ndim(v):
+            arrays[metric] = np.asarray(v, float)
+            entries[metric] = entry(np.mean(v), bs.mean_ci(v), sha, verified)
+        else:
+            entries[metric] = entry(v, (0.9 * v, 1.1 * v), sha, verified)
+    result = {
+        "mode": "protocol", "protocol": protocol, "task": task, "eval_set": cfg.eval_set, "image_size": 32, "n": n,
+        "samples_per_input": 2 if get_method(method).stochastic else 1, "diversity_inputs": cfg.sample.diversity_n or n, "feature_space": space,
+        "reference": {"source": "builtin reference", "cache_key": "c" * 64, "n": 60}, "metrics": entries, "skipped": {}, "run": {"folder": str(run)},
+    }
+    if arrays:
+        np.savez(ev / "eval_arrays.npz", index=np.arange(n), **arrays)
+        result["arrays"] = "eval_arrays.npz"
+    (ev / "metrics.json").write_text(json.dumps(result))
+    return ev
+
+
+def report(runs, out, *args):
+    res = CliRunner().invoke(main, ["report", "--runs", str(runs), "--out", str(out), *args])
+    assert res.exit_code == 0, res.output
+    return res.output
+
+
+def test_task_table_is_exactly_the_expected_one(tmp_path):
+    runs, out = tmp_path / "runs", tmp_path / "results"
+    write_eval(runs, "p", {"fid": 5.0, "is": 100.0, "ca_top1": 0.5, "pd": 20.0, "lpips": 0.3, "div_msssim": 0.4, "div_lpips": 0.2})
+    write_eval(runs, "r", {"fid": 8.0, "is": 90.0, "ca_top1": 0.6, "pd": 30.0, "lpips": 0.2}, method="regression")
+    write_eval(runs, "c", {"fid": 12.0, "ca_top1": 0.1, "pd": 40.0, "lpips": 0.25}, method="classical")
+    report(runs, out, "--format", "csv,md")
+    got = pd.read_csv(out / "uncropping.csv")
+    metrics = ["fid", "is", "ca_top1_pct", "pd", "lpips", "div_msssim", "div_lpips"]
+    assert list(got.columns) == (
+        ["task", "eval_set", "method", "variant", "seed", "row"]
+        + [f"{m}{s}" for m in metrics for s in ("", "_lo", "_hi", "_sd", "_best", "_sig")]
+        + ["n", "samples_per_input", "diversity_inputs", "run", "eval_dir"]
+    )
+    nan = np.nan
+    expected = pd.DataFrame({
+        "variant": ["palette", "regression", "classical"],
+        "seed": [0, 0, 0],
+        "row": ["seed"] * 3,
+        "fid": [5.0, 8.0, 12.0], "fid_lo": [4.5, 7.2, 10.8], "fid_hi": [5.5, 8.8, 13.2], "fid_best": [True, False, False],
+        "is": [100.0, 90.0, nan], "is_best": [True, False, False],
+        "ca_top1_pct": [50.0, 60.0, 10.0], "ca_top1_pct_lo": [45.0, 54.0, 9.0], "ca_top1_pct_best": [False, True, False],
+        "pd": [20.0, 30.0, 40.0], "pd_best": [True, False, False],
+        "lpips": [0.3, 0.2, 0.25], "lpips_best": [False, True, False],
+        "div_msssim": [0.4, nan, nan], "div_msssim_best": [False, False, False],  # one value: nothing to be best among
+        "run": [str(runs / "p"), str(runs / "r"), str(runs / "c")],
+        "eval_dir": [str(runs / "p/eval/right-ddim3"), str(runs / "r/eval/right"), str(runs / "c/eval/right")],
+    })
+    pd.testing.assert_frame_equal(got[expected.columns], expected, check_dtype=False)
+    # no eval_arrays.npz: the best values are marked, their significance is not tested, and the footer says why
+    assert list(got["fid_sig"].fillna("")) == ["not tested", "", ""]
+    md = (out / "uncropping.md").read_text()
+    assert "Significance not tested: fid, is, pd on right (palette vs regression): " in md and "no eval_arrays.npz beside it" in md
+    rows = [line for line in md.splitlines() if line.startswith("| right")]
+    assert rows[0].split("|")[4].strip() == "**5.00** [4.50, 5.50]"
+    assert rows[2].split("|")[5].strip() == ""  # classical has no IS: an empty cell
+    assert rows[1].split("|")[9].strip() == "" and rows[1].split("|")[10].strip() == ""  # nor regression diversity
+
+
+def test_significance_comes_from_the_paired_comparison(tmp_path):
+    """PD: Palette lower by 1 on every input, inside a wide spread: significant. LPIPS: a hair lower, with noise: not."""
+    runs, out = tmp_path / "runs", tmp_path / "results"
+    rng = np.random.default_rng(0)
+    base, wiggle = rng.uniform(10, 50, 50), 0.1 * (-1.0) ** np.arange(50)
+    lp = rng.uniform(0.2, 0.6, 50)
+    write_eval(runs, "p", {"fid": 5.0, "pd": base - 1 + 0.1 * rng.normal(size=50), "lpips": lp + wiggle - 1e-4})
+    write_eval(runs, "r", {"fid": 6.0, "pd": base, "lpips": lp - wiggle}, method="regression")
+    report(runs, out, "--format", "csv")
+    got = pd.read_csv(out / "uncropping.csv")
+    p = got[got["method"] == "palette"].iloc[0]
+    assert p["pd_best"] and p["pd_sig"] == "yes"
+    assert p["lpips_best"] and p["lpips_sig"] == "no"
+    assert p["fid_best"] and p["fid_sig"] == "not tested"  # FID needs the cached reference features, which are not there
+    assert not got[got["method"] == "regression"][["pd_best", "lpips_best", "fid_best"]].to_numpy().any()
+    r = got[got["method"] == "regression"].iloc[0]
+    assert p["pd_hi"] > r["pd_lo"]  # its own interval overlaps regression's: only pairing decides
+
+
+def test_protocols_and_feature_spaces_are_never_mixed(tmp_path):
+    runs, out = tmp_path / "runs", tmp_path / "results"
+    write_eval(runs, "a", {"fid": 5.0})
+    write_eval(runs, "b", {"fid": 6.0}, method="regression", protocol="other", overrides=['protocol="other.toml"'])
+    write_eval(runs, "c", {"fid": 7.0}, method="classical", space="inception", sha="f" * 64)
+    output = report(runs, out, "--format", "csv,md")
+    stems = ["uncropping-builtin-32px-judge", "uncropping-builtin-32px-inception", "uncropping-other-32px-judge"]
+    assert sorted(p.name for p in out.glob("*.csv")) == sorted(f"{s}.csv" for s in stems)
+    assert not (out / "uncropping.csv").exists()
+    for stem, method in zip(stems, ["palette", "classical", "regression"]):
+        assert list(pd.read_csv(out / f"{stem}.csv")["method"]) == [method]
+        md = (out / f"{stem}.md").read_text()
+        assert "the runs differ in protocol and feature space" in md and "not comparable" in md
+    assert "uncropping: the runs differ in protocol and feature space" in output
+
+
+def test_two_runs_claiming_one_cell_are_an_error_naming_both(tmp_path):
+    runs = tmp_path / "runs"
+    write_eval(runs, "first", {"fid": 5.0})
+    write_eval(runs, "second", {"fid": 5.5})
+    write_eval(runs, "third", {"fid": 5.5}, seed=1)  # another seed is another cell
+    res = CliRunner().invoke(main, ["report", "--runs", str(runs), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 2
+    assert len(res.output.strip().splitlines()) == 1 and str(runs / "first") in res.output and str(runs / "second") in res.output
+
+
+def test_seeds_are_one_method_with_a_mean_and_sd_row(tmp_path):
+    runs, out = tmp_path / "runs", tmp_path / "results"
+    for seed, fid in enumerate([4.0, 5.0, 6.0]):
+        write_eval(runs, f"p{seed}", {"fid": fid, "pd": 10.0 + seed}, seed=seed)
+    write_eval(runs, "r", {"fid": 5.5, "pd": 20.0}, method="regression")
+    report(runs, out, "--format", "csv,md")
+    got = pd.read_csv(out / "uncropping.csv")
+    assert list(got["variant"]) == ["palette"] * 4 + ["regression"]
+    assert list(got["row"]) == ["seed"] * 3 + ["mean ± sd over 3 seeds", "seed"]
+    assert list(got["seed"].iloc[:3]) == [0, 1, 2] and pd.isna(got["seed"].iloc[3])
+    mean = got.iloc[3]
+    assert mean["fid"] == pytest.approx(5.0) and mean["fid_sd"] == pytest.approx(1.0) and pd.isna(mean["fid_lo"])
+    assert mean["fid_best"] and mean["fid_sig"] == "not tested" and not got["fid_best"].iloc[:3].any()
+    assert mean["run"] == "; ".join(str(runs / f"p{s}") for s in range(3))
+    md = (out / "uncropping.md").read_text()
+    assert "| mean ± sd over 3 seeds | **5.00** ± 1.00" in md and "Seeds: 0, 1, 2" in md
+
+
+def test_ablation_tables_appear_only_for_runs_that_differ_in_exactly_that_key(tmp_path):
+    from palette_bench.models.unet import model_summary
+
+    runs, out = tmp_path / "runs", tmp_path / "results"
+    write_eval(runs, "l2", {"fid": 5.0, "pd": 20.0, "div_lpips": 0.3, "is": 10.0, "ca_top1": 0.5})
+    write_eval(runs, "l1", {"fid": 5.1, "pd": 19.0, "div_lpips": 0.2}, overrides=['diffusion.loss="l1"'])
+    write_eval(runs, "local", {"fid": 6.0, "pd": 25.0, "is": 9.0, "ca_top1": 0.4}, overrides=['model.attention="local"'], seed=3)
+    write_eval(runs, "l1-lr", {"fid": 5.2}, overrides=['diffusion.loss="l1"', "train.lr=0.001"])  # two keys: no pair
+    report(runs, out, "--format", "csv,md")
+    assert sorted(p.name for p in out.glob("*.csv")) == ["uncropping-attention.csv", "uncropping-l1-vs-l2.csv", "uncropping.csv"]
+    loss = pd.read_csv(out / "uncropping-l1-vs-l2.csv")
+    assert list(loss["variant"]) == ["l1", "l2"] and list(loss["fid"]) == [5.1, 5.0]
+    assert [c for c in loss.columns if c.endswith("_best")] == ["fid_best", "pd_best", "div_msssim_best", "div_lpips_best"]
+    assert list(loss["pd_best"]) == [True, False] and list(loss["div_lpips_best"]) == [False, True]
+    attention = pd.read_csv(out / "uncropping-attention.csv")
+    assert list(attention["variant"]) == ["global", "local"]  # seeds 0 and 3: replicates, not a difference
+    expected = [model_summary(resolve("uncropping", "smoke", [f'model.attention="{a}"']).model)["parameters"] for a in ("global", "local")]
+    assert list(attention["parameters"]) == expected
+    header = next(line for line in (out / "uncropping-attention.md").read_text().splitlines() if line.startswith("| eval set"))
+    assert [h.strip() for h in header.split("|")[1:-1]] == ["eval set", "attention", "seed", "parameters", "FID ↓", "IS ↑", "PD ↓", "CA (%) ↑"]
+    labels = list(pd.read_csv(out / "uncropping.csv")["variant"])
+    assert "palette (diffusion.loss=l1, model.attention=global, train.lr=0.0001)" in labels and len(set(labels)) == 4
+
+    alone = tmp_path / "alone"
+    write_eval(alone, "l2", {"fid": 5.0})
+    write_eval(alone, "l1-lr", {"fid": 5.2}, overrides=['diffusion.loss="l1"', "train.lr=0.001"])
+    write_eval(alone, "reg-l1", {"fid": 5.2}, method="regression", overrides=['regression.loss="l1"'])
+    report(alone, tmp_path / "alone-out", "--format", "csv")
+    assert [p.name for p in (tmp_path / "alone-out").glob("*.csv")] == ["uncropping.csv"]
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed (Debian: texlive-latex-base texlive-latex-recommended)")
+def test_latex_compiles_with_pdflatex(tmp_path):
+    runs, out = tmp_path / "runs_with_underscores", tmp_path / "results"
+    for seed in (0, 1):
+        write_eval(runs, f"p_{seed}", {"fid": 5.0 + seed, "ca_top1": 0.5, "div_lpips": 0.2}, seed=seed)
+    write_eval(runs, "r", {"fid": 8.0, "ca_top1": 0.6}, method="regression")
+    write_eval(runs, "l1", {"fid": 5.8}, overrides=['diffusion.loss="l1"'])
+    report(runs, out, "--format", "tex")
+    assert sorted(p.name for p in out.iterdir()) == ["all.tex", "uncropping-l1-vs-l2.tex", "uncropping.tex"]
+    tex = (out / "uncropping.tex").read_text()
+    assert r"\toprule" in tex and r"\midrule" in tex and r"\bottomrule" in tex and r"\textbf{5.50} $\pm$ 0.71" in tex
+    done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "all.tex"], cwd=out, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert (out / "all.pdf").stat().st_size > 0
+    assert "usepackage" not in tex and [line for line in (out / "all.tex").read_text().splitlines() if "usepackage" in line] == [r"\usepackage{booktabs}"]
+
+
+def test_smoke_runs_end_to_end(tmp_path, small):
+    """Real run folders: Palette and the classical fill, a sampling study beside them; the report regenerates byte for byte."""
+    runs, out = tmp_path / "runs", tmp_path / "results"
+    r = CliRunner()
+    for method in ("palette", "classical"):
+        res = r.invoke(main, ["run", "--task", "uncropping", "--method", method, "--preset", "smoke", "--protocol", small, "--runs-root", str(runs)])
+        assert res.exit_code == 0, res.output
+    palette = runs / "small-builtin-uncropping-palette-smoke"
+    res = r.invoke(main, ["run", "--task", "uncropping", "--preset", "smoke", "--protocol", small, "--run-dir", str(palette), "--steps", "2"])  # a sampling study
+    assert res.exit_code == 0, res.output
+    output = report(runs, out)
+    assert "not in the task tables: 1 evaluation folder, sampled with other settings than the run's" in output
+    got = pd.read_csv(out / "uncropping.csv")
+    assert list(got["variant"]) == ["palette", "classical"] and list(got["eval_dir"]) == [str(palette / "eval/right-ddim3"), str(runs / "small-builtin-uncropping-classical-smoke/eval/right")]
+    assert set(got["pd_sig"].dropna()) <= {"yes", "no"}  # real arrays and cached reference: tested
+    assert set(got["fid_sig"].dropna()) <= {"yes", "no"}
+    md = (out / "uncropping.md").read_text()
+    assert "the builtin judge (weights sha256" in md and "palette: predicts eps; ddim sampler, 3 steps, paper schedule." in md
+    assert "Made by palette-bench" in md and "commit" in md
+    assert (out / "uncropping-samples.png").stat().st_size > 0
+    first = {p.name: p.read_bytes() for p in out.iterdir() if p.suffix != ".png"}
+    report(runs, out, "--format", "csv,tex,md")
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.suffix != ".png"} == first
+
+
+def test_rows_follow_the_tasks_sets_best_is_per_set_and_studies_are_left_out(tmp_path):
+    runs, out = tmp_path / "runs", tmp_path / "results"
+    for q, fid in (("q20", 3.0), ("q5", 8.0), ("q10", 5.0)):
+        ev = write_eval(runs, "p", {"fid": fid}, task="jpeg", eval_set=q)
+    write_eval(runs, "p", {"fid": 1.0}, task="jpeg", eval_set="q10", overrides=["sample.steps=2"])  # another sampler setting
+    shutil.copytree(ev, ev.with_name(ev.name + "-step600"))  # a learning-curve point of q10
+    for q, fid in (("q5", 9.0), ("q10", 4.0), ("q20", 2.0)):
+        write_eval(runs, "r", {"fid": fid}, task="jpeg", eval_set=q, method="regression")
+    output = report(runs, out, "--format", "csv,tex")
+    assert "not in the task tables: 1 evaluation folder, a study's evaluation" in output
+    assert "not in the task tables: 1 evaluation folder, sampled with other settings than the run's" in output
+    got = pd.read_csv(out / "jpeg.csv")
+    assert list(got["eval_set"]) == ["q5", "q5", "q10", "q10", "q20", "q20"]
+    assert list(got["method"]) == ["palette", "regression"] * 3
+    assert list(got["fid"]) == [8.0, 9.0, 5.0, 4.0, 3.0, 2.0]
+    assert list(got["fid_best"]) == [True, False, False, True, False, True]
+    assert (out / "jpeg.tex").read_text().count(r"\midrule") == 3  # under the header and between the three sets
+
+
+def test_footer_names_protocol_features_inputs_seeds_sampler_and_version(tmp_path):
+    import importlib.metadata
+
+    runs, out = tmp_path / "runs", tmp_path / "results"
+    write_eval(runs, "v", {"fid": 5.0}, overrides=['diffusion.parameterization="v"', 'sample.schedule="logsnr"', "sample.diversity_n=20"], space="inception", sha="ab" * 32)
+    write_eval(runs, "r", {"fid": 6.0}, method="regression", space="inception", sha="ab" * 32, verified=False)
+    report(runs, out, "--format", "md")
+    md = (out / "uncropping.md").read_text()
+    footer = [line[2:] for line in md.splitlines() if line.startswith("- ")]
+    assert footer[0] == "Protocol: builtin, 32 px; evaluation sets: right."
+    assert footer[1] == "Feature space: Inception (weights sha256 abababababab). UNVERIFIED weights: some weights files did not match their sha256."
+    assert footer[2] == "Inputs: n=50; palette: 2 samples per input (diversity on the first 20); regression: 1 sample per input."
+    assert footer[3] == "Seeds: 0."
+    assert footer[4] == "palette: predicts v; ddim sampler, 3 steps, logsnr schedule."
+    assert footer[-1].startswith(f"Made by palette-bench {importlib.metadata.version('palette-bench')}, commit ")
