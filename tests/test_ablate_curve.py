@@ -52,3 +52,9 @@ def test_a_step_without_a_kept_checkpoint_is_named(tmp_path, small):
     invoke("run", "--task", "inpainting", "--preset", "smoke", "--protocol", small, "--run-dir", str(run), "--stage", "train", "--set", "train.keep_checkpoints=1")
     res = CliRunner().invoke(main, ["ablate", "curve", "--run", str(run), "--at", "2", "--out", str(tmp_path / "c")])
     assert res.exit_code == 2 and "ckpt-00000002.pt: no checkpoint of step 2 (kept: 4)" in res.output
+    # a step beyond the run's training is left out and said so; the steps it reached are evaluated
+    res = CliRunner().invoke(main, ["ablate", "curve", "--run", str(run), "--at", "4,8", "--out", str(tmp_path / "c")])
+    assert res.exit_code == 0, res.output
+    assert list(pd.read_csv(tmp_path / "c" / "curve.csv")["step"]) == [4]
+    assert json.loads((tmp_path / "c" / "curve.json").read_text())["not_reached"] == [{"run": str(run), "step": 8, "trained_to": 4}]
+    assert "was trained to step 4: step 8 is not on its curve" in (tmp_path / "c" / "curve.md").read_text()

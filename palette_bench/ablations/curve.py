@@ -42,6 +42,12 @@ def checkpoint_at(run_dir: Path, step: int) -> Path:
     return path
 
 
+def last_step(run_dir: Path) -> int:
+    """The step of the run's newest checkpoint (0 without one)."""
+    found = sorted((Path(run_dir) / "checkpoints").glob("ckpt-*.pt"))
+    return int(found[-1].stem.split("-")[1]) if found else 0
+
+
 def _train_seconds(run_dir: Path, step: int) -> float:
     """Wall time of training up to `step`, from stats.jsonl (a resumed run's clock restarts; segments are added)."""
     total, last = 0.0, 0.0
@@ -83,11 +89,15 @@ def ablate_curve(
     from palette_bench.run import eval_dir_for, finalize, load_run_config, run
 
     floor_evals = [load(f) for f in floors]
-    rows = []
+    rows, not_reached = [], []
     for run_dir in map(Path, runs):
         base = load_run_config(run_dir)
         cfg = finalize(curve_config(base, **sampling))
         for step in at:
+            if step > last_step(run_dir):  # a curve trained for fewer steps ends early; a missing step inside its range is an error
+                not_reached.append({"run": str(run_dir), "step": step, "trained_to": last_step(run_dir)})
+                print(f"ablate curve: {run_dir.name} was trained to step {last_step(run_dir)}; step {step} left out", flush=True)
+                continue
             ckpt = checkpoint_at(run_dir, step)
             ev = eval_dir_for(cfg, run_dir)
             ev = ev.with_name(f"{ev.name}-step{step}")
@@ -113,7 +123,7 @@ def ablate_curve(
     for fe in floor_evals:
         name = floor_name(fe)
         floor_values[name] = {key: fe.metrics[key]["value"] for key in METRICS if key in fe.metrics} | {"eval_dir": str(fe.path.parent)}
-    summary = {"floors": floor_values, "reached": _reached(table, list(floor_values)), "n": None}
+    summary = {"floors": floor_values, "reached": _reached(table, list(floor_values)), "not_reached": not_reached, "n": None}
     if floor_evals:
         summary["n"] = floor_evals[0].result["n"]
     out = Path(out)
@@ -157,7 +167,10 @@ def markdown(table: pd.DataFrame, summary: dict) -> str:
             col = f"{key}_vs_{floor}"
             if col in table:
                 cols[f"{label} - {floor}"] = [cell(*r, d) for r in table[[col, f"{col}_lo", f"{col}_hi"]].itertuples(index=False)]
-    lines = [pd.DataFrame(cols).to_markdown(index=False), "", "Floors (the same inputs): " + "; ".join(f"{name}: " + ", ".join(f"{METRICS[k]} {v[k]:.3g}" for k in METRICS if k in v) for name, v in summary["floors"].items()), ""]
+    lines = [pd.DataFrame(cols).to_markdown(index=False), ""]
+    for miss in summary.get("not_reached", []):
+        lines += [f"- {Path(miss['run']).name} was trained to step {miss['trained_to']}: step {miss['step']} is not on its curve.", ""]
+    lines += ["Floors (the same inputs): " + "; ".join(f"{name}: " + ", ".join(f"{METRICS[k]} {v[k]:.3g}" for k in METRICS if k in v) for name, v in summary["floors"].items()), ""]
     for r in summary["reached"]:
         def when(x):
             return "not within the listed steps" if x is None else f"step {x['step']} ({x['images_seen']} images, {x['train_seconds'] / 60:.0f} min here)"
