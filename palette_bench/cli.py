@@ -52,7 +52,7 @@ skip_bad_option = click.option("--skip-bad", is_flag=True, help="Skip unreadable
 @click.option("--seeds", default=None, help="Comma-separated training seeds: each learned method is run once per seed (e.g. 0,1,2).")
 @click.option("--pred", default=None, type=click.Path(file_okay=False), help="--method external: folder of outputs (NNNNNN.png, NNNNNN_k.png).")
 @click.option("--name", default=None, help="--method external: the method's name in run folders and tables.")
-@click.option("--preset", default="cpu", show_default=True, help="smoke (seconds), cpu (about 15 min on 2 cores), paper (GPU clusters).")
+@click.option("--preset", default="cpu", show_default=True, help="smoke (seconds), cpu (2 CPU cores), gpu (one GPU), paper (GPU clusters).")
 @click.option("--protocol", default=None, help="Protocol name or TOML path (default: builtin).")
 @click.option("--eval-set", default=None, help="Evaluation set (default: the task's headline set).")
 @click.option("--sampler", type=click.Choice(["ancestral", "ddim"]), default=None, help="Sampler (default: the preset's).")
