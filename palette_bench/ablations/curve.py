@@ -195,6 +195,8 @@ def plot(table: pd.DataFrame, summary: dict) -> bytes:
             if key in v:
                 ax.axhline(v[key], ls="--", lw=1, color=f"C{i + 3}", label=name)
         ax.set_xscale("log")
+        ax.minorticks_off()  # label the evaluated steps only: log-axis minor labels collide
+        ax.set_xticks(sorted(table["step"].unique()), [str(s) for s in sorted(table["step"].unique())])
         ax.set_xlabel("training steps")
         ax.set_title(label + (" (higher is better)" if key == "ca_top1" else " (lower is better)"), fontsize=9)
     axes[0].legend(fontsize=7)
