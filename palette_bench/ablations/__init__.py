@@ -2,3 +2,15 @@
 
 steps.py: samplers x step schedules x step counts of one trained checkpoint (`ablate steps`).
 """
+
+
+def metric_columns(metrics: dict, names) -> dict:
+    """`name`, `name_lo`, `name_hi` of each metric in a metrics.json's "metrics"; NaN where it is missing or has no interval."""
+    nan = float("nan")
+    out = {}
+    for name in names:
+        entry = metrics.get(name)
+        ci = entry["ci95"] if entry else None
+        out[name] = entry["value"] if entry else nan
+        out[f"{name}_lo"], out[f"{name}_hi"] = (ci[0], ci[1]) if ci else (nan, nan)
+    return out

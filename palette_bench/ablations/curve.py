@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from palette_bench.ablations import metric_columns
 from palette_bench.io import atomic_write_bytes, atomic_write_json
 
 METRICS = {"fid": "FID", "ca_top1": "CA", "pd": "PD"}
@@ -106,9 +107,7 @@ def ablate_curve(
                 run(cfg, ("sample", "eval"), run_dir=run_dir, eval_dir=ev, checkpoint=ckpt, root=root, progress=progress, weights_dir=weights_dir, allow_unverified_weights=allow_unverified_weights)
             m = json.loads((ev / "metrics.json").read_text())["metrics"]
             row = {"curve": _label(base), "run": str(run_dir), "step": step, "images_seen": step * base.train.batch_size, "train_seconds": _train_seconds(run_dir, step), "eval_dir": str(ev)}
-            for key in METRICS:
-                row[key] = m[key]["value"] if key in m else np.nan
-                row[f"{key}_lo"], row[f"{key}_hi"] = m[key]["ci95"] if key in m and m[key]["ci95"] else (np.nan, np.nan)
+            row.update(metric_columns(m, METRICS))
             for fe in floor_evals:
                 name = floor_name(fe)
                 c = compare(ev, fe.path, tuple(METRICS))["metrics"]

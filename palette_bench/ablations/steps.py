@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from palette_bench.ablations import metric_columns
 from palette_bench.io import atomic_write_bytes, atomic_write_json
 
 SAMPLERS = ("ancestral", "ddim")
@@ -97,11 +98,7 @@ def _row(v: Variant, folder: Path) -> dict:
     timing = done.get("sampling") or {}
     images = timing.get("images", 0) * timing.get("world_size", 1)
     row = {"sampler": v.sampler, "schedule": v.schedule, "steps": v.steps, "nfe": v.nfe, "n": result["n"]}
-    for name in ("fid", "is", "ca_top1", "pd", "lpips", "div_msssim", "div_lpips"):
-        entry = m.get(name)
-        row[name] = entry["value"] if entry else np.nan
-        ci = entry["ci95"] if entry else None
-        row[f"{name}_lo"], row[f"{name}_hi"] = (ci[0], ci[1]) if ci else (np.nan, np.nan)
+    row.update(metric_columns(m, ("fid", "is", "ca_top1", "pd", "lpips", "div_msssim", "div_lpips")))
     row["seconds_per_image"] = timing["seconds"] / images if images else np.nan
     row["eval_dir"] = str(folder)
     return row
