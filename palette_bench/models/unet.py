@@ -18,6 +18,16 @@ from torch import Tensor, nn
 
 ATTENTION_VARIANTS = ("global", "local", "more-resblocks", "dilated")
 
+# Table 5's fully convolutional variants put a residual block where each attention layer was. The
+# paper gives their sizes (603M more-resblocks, 624M dilated, against 552M with attention) but not
+# their widths. A full-width block (two 3x3 convs of c channels) where an attention layer (4c^2) was
+# would make both 761M, so the block narrows to `inner` = ratio * c channels between its two convs:
+# the ratios below put the paper preset at 599M and 631M, within 1.2% of Table 5 (tests/test_unet.py).
+REPLACEMENT_WIDTH = {"more-resblocks": 3 / 8, "dilated": 1 / 2}
+# Dilations of the two convs of a dilated block: the receptive field grows by 2 * (2 + 4) = 12 px per
+# block instead of 4, "increasing dilation rates" in the paper's words.
+REPLACEMENT_DILATION = {"more-resblocks": (1, 1), "dilated": (2, 4)}
+
 # ADM's timestep embedding was designed for integer steps 0..999; gamma in (0, 1] is scaled by this so
 # the sinusoids span the same range of phases (gamma = 1 -> "step" 1000).
 GAMMA_SCALE = 1000.0
@@ -100,16 +110,17 @@ def noise_level_embedding(gamma: Tensor, dim: int, max_period: float = 10000.0) 
 class ResBlock(nn.Module):
     """ADM residual block: norm-SiLU-conv, noise-level FiLM (scale-shift norm), dropout, zero-init conv."""
 
-    def __init__(self, in_ch, out_ch, emb_ch, dropout=0.0, scale_shift=True, resample=None, dilation=(1, 1)):
+    def __init__(self, in_ch, out_ch, emb_ch, dropout=0.0, scale_shift=True, resample=None, dilation=(1, 1), inner=None):
         super().__init__()
         assert resample in (None, "up", "down")
+        inner = inner or out_ch  # channels between the two convs: narrower in Table 5's replacement blocks
         self.resample, self.scale_shift = resample, scale_shift
         self.in_norm = group_norm(in_ch)
-        self.in_conv = nn.Conv2d(in_ch, out_ch, 3, padding=dilation[0], dilation=dilation[0])
-        self.emb_proj = nn.Linear(emb_ch, 2 * out_ch if scale_shift else out_ch)
-        self.out_norm = group_norm(out_ch)
+        self.in_conv = nn.Conv2d(in_ch, inner, 3, padding=dilation[0], dilation=dilation[0])
+        self.emb_proj = nn.Linear(emb_ch, 2 * inner if scale_shift else inner)
+        self.out_norm = group_norm(inner)
         self.dropout = nn.Dropout(dropout)
-        self.out_conv = zero_init(nn.Conv2d(out_ch, out_ch, 3, padding=dilation[1], dilation=dilation[1]))
+        self.out_conv = zero_init(nn.Conv2d(inner, out_ch, 3, padding=dilation[1], dilation=dilation[1]))
         self.skip = nn.Identity() if in_ch == out_ch else nn.Conv2d(in_ch, out_ch, 1)
 
     def _resize(self, t: Tensor) -> Tensor:
@@ -204,8 +215,8 @@ class UNet(nn.Module):
         emb_ch = 4 * base
         self.embed = nn.Sequential(nn.Linear(base, emb_ch), nn.SiLU(), nn.Linear(emb_ch, emb_ch))
 
-        def res(i, o, size, resample=None, dilation=(1, 1)):
-            block = ResBlock(i, o, emb_ch, c.dropout, c.use_scale_shift_norm, resample, dilation)
+        def res(i, o, size, resample=None, dilation=(1, 1), inner=None):
+            block = ResBlock(i, o, emb_ch, c.dropout, c.use_scale_shift_norm, resample, dilation, inner)
             block.resolution = size  # input feature-map size, for model_summary
             return block
 
@@ -213,7 +224,8 @@ class UNet(nn.Module):
             if c.attention in ("global", "local"):
                 layer = SelfAttention(ch, c.num_head_channels, grid=2 if c.attention == "local" else 1)
             else:  # Table 5's convolutional stand-ins take the attention layer's place
-                layer = res(ch, ch, size, dilation=(2, 4) if c.attention == "dilated" else (1, 1))
+                inner = max(1, round(ch * REPLACEMENT_WIDTH[c.attention]))
+                layer = res(ch, ch, size, dilation=REPLACEMENT_DILATION[c.attention], inner=inner)
             layer.resolution = layer.attention_resolution = size  # marks an attention-like layer
             return layer
 
@@ -273,7 +285,7 @@ class UNet(nn.Module):
 
 
 def count_parameters(module: nn.Module) -> int:
-    """Number of parameters (Palette reports 552M for its 256x256 global-attention model)."""
+    """Number of parameters (Palette Table 5: 552M global and local attention, 603M more-resblocks, 624M dilated)."""
     return sum(p.numel() for p in module.parameters())
 
 
