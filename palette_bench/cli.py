@@ -200,6 +200,53 @@ def ablate_curve_command(runs, at, floors, sampler, schedule, sample_steps, n, s
     click.echo(f"written: {out}/curve.csv, curve.md, curve.png, curve.json")
 
 
+def _variant_study(name, task, preset, protocol, overrides, values, runs_root, out, root, weights_dir, allow_unverified_weights):
+    from palette_bench.ablations.variants import STUDIES, ablate, markdown, plan
+
+    study = STUDIES[name]
+    cfgs = plan(study, task, preset, list(overrides), _names(values) if values else None, protocol=protocol)
+    out = Path(out) if out else Path(runs_root) / f"ablate-{name}-{task}"
+    table = ablate(study, cfgs, runs_root=runs_root, out=out, echo=click.echo, root=root, weights_dir=weights_dir, allow_unverified_weights=allow_unverified_weights)
+    click.echo(markdown(study, table))
+    figure = ", msssim-histogram.png" if name == "loss" else ""
+    click.echo(f"written: {out}/{name}.csv, {name}.md, {name}.json{figure}")
+
+
+def _variant_options(default_values: str, default_task: str | None):
+    def wrap(f):
+        options = [
+            click.option("--task", required=default_task is None, default=default_task, show_default=default_task is not None, type=click.Choice(list(TASKS)), help="Task to train and evaluate the variants on."),
+            click.option("--preset", default="cpu", show_default=True),
+            click.option("--protocol", default=None, help="Protocol name or TOML path (default: builtin)."),
+            click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Config overrides applied to every variant alike."),
+            click.option("--values", default=None, help=f"Comma-separated values of the ablated key (default: {default_values}); the paper's default is always included and compared against."),
+            click.option("--runs-root", default="runs", show_default=True),
+            click.option("--out", default=None, type=click.Path(file_okay=False), help="Folder for the table and figure (default: RUNS_ROOT/ablate-<study>-<task>)."),
+            root_option,
+            click.option("--weights-dir", default=None),
+            click.option("--allow-unverified-weights", is_flag=True),
+        ]
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return wrap
+
+
+@ablate.command("loss")
+@_variant_options("l2,l1", None)
+def ablate_loss_command(task, preset, protocol, overrides, values, runs_root, out, root, weights_dir, allow_unverified_weights):
+    """L1 vs L2 denoising loss (paper Table 6 and Figure 8): FID, PD and sample diversity, paired against L2."""
+    _variant_study("loss", task, preset, protocol, overrides, values, runs_root, out, root, weights_dir, allow_unverified_weights)
+
+
+@ablate.command("attention")
+@_variant_options("global,local,more-resblocks,dilated", "inpainting")
+def ablate_attention_command(task, preset, protocol, overrides, values, runs_root, out, root, weights_dir, allow_unverified_weights):
+    """Self-attention vs fully convolutional U-Nets (paper Table 5): parameters, FID, IS, PD and CA, paired against global attention."""
+    _variant_study("attention", task, preset, protocol, overrides, values, runs_root, out, root, weights_dir, allow_unverified_weights)
+
+
 @main.command("figure")
 @click.argument("eval_dirs", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True))
 @click.option("--n", "n", type=int, default=8, show_default=True, help="Inputs (rows): the first n of the evaluation set.")

@@ -183,7 +183,9 @@ def test_ablation_tables_appear_only_for_runs_that_differ_in_exactly_that_key(tm
     expected = [model_summary(resolve("uncropping", "smoke", [f'model.attention="{a}"']).model)["parameters"] for a in ("global", "local")]
     assert list(attention["parameters"]) == expected
     header = next(line for line in (out / "uncropping-attention.md").read_text().splitlines() if line.startswith("| eval set"))
-    assert [h.strip() for h in header.split("|")[1:-1]] == ["eval set", "attention", "seed", "parameters", "FID ↓", "IS ↑", "PD ↓", "CA (%) ↑"]
+    assert [h.strip() for h in header.split("|")[1:-1]] == ["eval set", "attention", "seed", "parameters", "FID - default (paired)", "FID ↓", "IS ↑", "PD ↓", "CA (%) ↑"]
+    # global (seed 0) and local (seed 3) are not the same seed: no paired difference is claimed
+    assert list(attention["FID - default (paired)"].fillna("")) == ["default", ""]
     labels = list(pd.read_csv(out / "uncropping.csv")["variant"])
     assert "palette (diffusion.loss=l1, model.attention=global, train.lr=0.0001)" in labels and len(set(labels)) == 4
 

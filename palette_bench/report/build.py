@@ -47,6 +47,39 @@ def parameter_count(e: Evaluation) -> int:
     return _parameters(json.dumps(to_dict(get_method(e.cfg.method).network(e.cfg)), sort_keys=True))
 
 
+VS_DEFAULT = "FID - default (paired)"
+
+
+def add_default_comparison(frame, ablation) -> bool:
+    """Each seed row's FID minus the default variant's (same evaluation set and seed), paired, as a shown
+    column and as numbers (fid_vs_default, _lo, _hi); False when the table has no default row."""
+    import numpy as np
+
+    from palette_bench.compare import CompareError, compare
+
+    default = {(r.eval_set, r.seed): r.eval_dir for r in frame.itertuples() if r.row == "seed" and r.variant == ablation.default}
+    if not default:
+        return False
+    shown, values = [], []
+    for r in frame.itertuples():
+        ref = default.get((r.eval_set, r.seed)) if r.row == "seed" else None
+        if ref is None or ref == r.eval_dir:
+            shown.append("default" if ref == r.eval_dir else "")
+            values.append((np.nan, np.nan, np.nan))
+            continue
+        try:
+            c = compare(r.eval_dir, ref, ("fid",))["metrics"].get("fid")
+        except CompareError:  # no stored features or reference: the cell stays empty, as for a missing metric
+            c = None
+        lo, hi = c["ci95"] if c and c["ci95"] else (np.nan, np.nan)
+        verdict = {"A better": "better", "B better": "worse"}.get(c["verdict"], "cannot decide") if c else ""
+        shown.append(f"{c['difference']:.3g} [{lo:.3g}, {hi:.3g}] {verdict}" if c else "")
+        values.append((c["difference"] if c else np.nan, lo, hi))
+    frame[VS_DEFAULT] = shown
+    frame["fid_vs_default"], frame["fid_vs_default_lo"], frame["fid_vs_default_hi"] = zip(*values)
+    return True
+
+
 def _title(group: Group, what: str) -> str:
     return f"{what}: {describe_split(group.evaluations[0].split)}"
 
@@ -72,6 +105,8 @@ def build(runs: str | Path) -> Report:
                 extra_of = (lambda e: {"parameters": parameter_count(e)}) if ablation.parameters else None
                 frame, untested = build_frame(sub.evaluations, lambda e, a=ablation: ablation_value(e, a), ablation.metrics, extra_of)
                 extra = ("parameters",) if ablation.parameters else ()
+                if add_default_comparison(frame, ablation):
+                    extra += (VS_DEFAULT,)
                 title = _title(sub, f"{TASK_TITLES.get(group.task, group.task).split(' (')[0]}, {ablation.title}")
                 report.tables.append(Table(sub.stem, title, frame, ablation.column, ablation.metrics, extra, sub.notes, footer(sub.evaluations, frame, untested)))
     return report

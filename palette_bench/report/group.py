@@ -42,11 +42,12 @@ class Ablation:
     metrics: tuple[str, ...]
     methods: tuple[str, ...] | None = None  # None: any method with a network
     parameters: bool = False  # a parameter-count column
+    default: str = ""  # the paper's default value: every other row is compared with it, paired
 
 
 ABLATIONS = (
-    Ablation("l1-vs-l2", "diffusion.loss", "loss", "L1 vs L2 loss (paper Table 6 layout)", ("fid", "pd", "div_msssim", "div_lpips"), methods=("palette",)),
-    Ablation("attention", "model.attention", "attention", "attention variants (paper Table 5 layout)", ("fid", "is", "pd", "ca_top1"), parameters=True),
+    Ablation("l1-vs-l2", "diffusion.loss", "loss", "L1 vs L2 loss (paper Table 6 layout)", ("fid", "pd", "div_msssim", "div_lpips"), methods=("palette",), default="l2"),
+    Ablation("attention", "model.attention", "attention", "attention variants (paper Table 5 layout)", ("fid", "is", "pd", "ca_top1"), parameters=True, default="global"),
 )
 
 
