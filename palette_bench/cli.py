@@ -277,6 +277,26 @@ def diagnose_command(run_dir, n, out, root, batch_size, device, as_json):
     click.echo(json.dumps(result, indent=2) if as_json else table(result))
 
 
+@main.command("panorama")
+@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False), help="A trained Palette run of task uncropping; its last checkpoint is used.")
+@click.option("--image", default=None, type=click.Path(dir_okay=False), help="Input image of any size: its largest centred square, resized (bicubic) to the run's image size. Default: the run's evaluation image 0.")
+@click.option("--steps", type=click.IntRange(min=1), required=True, help="Extensions, each adding half an image (image_size // 2 columns).")
+@click.option("--direction", type=click.Choice(["both", "right", "left"]), default="both", show_default=True, help="both: right, left, right, ...; right or left: that side only.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG to write; OUT.json beside it records the run, checkpoint, seed, sampler and column ranges.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same bytes.")
+@click.option("--sampler", type=click.Choice(["ancestral", "ddim"]), default=None, help="Sampler (default: the run's).")
+@click.option("--schedule", type=click.Choice(["paper", "logsnr", "karras"]), default=None, help="Step schedule (default: the run's).")
+@click.option("--sample-steps", type=click.IntRange(min=1), default=None, help="Sampling steps per extension (default: the run's).")
+@click.option("--device", default=None, help="torch device (default: cuda if available, else cpu).")
+@root_option
+def panorama_command(run_dir, image, steps, direction, out, seed, sampler, schedule, sample_steps, device, root):
+    """Palette's Figure 2: a panorama by repeated uncropping, half an image per extension, the known pixels kept exact."""
+    from palette_bench.panorama import panorama_run
+
+    record = panorama_run(run_dir, out, steps, image, seed, direction, sampler, sample_steps, schedule, device, root)
+    click.echo(f"written: {out} ({record['width']}x{record['height']}, {steps} extensions) and {Path(out).with_suffix('.json')}")
+
+
 @main.group()
 def model():
     """Inspect the Palette U-Net of a preset."""
