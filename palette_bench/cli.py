@@ -11,7 +11,7 @@ import click
 from palette_bench.config import ConfigError
 from palette_bench.data.files import BadImageError
 from palette_bench.report.command import report_command
-from palette_bench.tasks import TASKS
+from palette_bench.tasks import task_names
 from palette_bench.train import TrainingCollapse
 from palette_bench.weights import WeightsError
 
@@ -37,7 +37,7 @@ def main():
 main.add_command(report_command)
 
 
-task_option = click.option("--task", required=True, type=click.Choice(list(TASKS)), help="Palette task.")
+task_option = click.option("--task", required=True, type=click.Choice(task_names()), help="Palette task.")
 eval_set_option = click.option("--eval-set", required=True, help="Evaluation set (e.g. ff20-30, center, right, q10, gray) or 'train' for training draws.")
 protocol_option = click.option("--protocol", default="builtin", show_default=True, help="Protocol name or path to a protocol TOML file.")
 root_option = click.option("--root", default=None, help="Image folder (overrides the protocol's root and its environment variable).")
@@ -46,7 +46,7 @@ skip_bad_option = click.option("--skip-bad", is_flag=True, help="Skip unreadable
 
 
 @main.command("run")
-@click.option("--task", default=None, type=click.Choice(list(TASKS)), help="Palette task.")
+@click.option("--task", default=None, type=click.Choice(task_names()), help="Palette task; multi: one model trained on colorization, inpainting and JPEG restoration (paper Table 7).")
 @click.option("--method", "method", multiple=True, help="A registered method: palette, regression, pix2pix, classical, or external (outputs already in --pred, named --name); repeatable. Default: the whole benchmark (palette, regression, pix2pix, classical).")
 @click.option("--methods", default=None, help="Comma-separated methods, the same as repeating --method.")
 @click.option("--seeds", default=None, help="Comma-separated training seeds: each learned method is run once per seed (e.g. 0,1,2).")
@@ -142,7 +142,7 @@ def ablate():
 
 
 @ablate.command("steps")
-@click.option("--task", default=None, type=click.Choice(list(TASKS)), help="Task of the run to study (the run `palette-bench run --task T` makes); or give --run.")
+@click.option("--task", default=None, type=click.Choice(task_names()), help="Task of the run to study (the run `palette-bench run --task T` makes); or give --run.")
 @click.option("--run", "run_dir", default=None, type=click.Path(file_okay=False), help="A trained Palette run folder.")
 @click.option("--preset", default="cpu", show_default=True, help="With --task: the run's preset.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="With --task: config overrides of the run.")
@@ -352,7 +352,7 @@ def _run_eval_folder(run_dir: str, eval_dir: str | None) -> tuple[Path, dict]:
 @click.option("--ref", default=None, type=click.Path(file_okay=False), help="Two-folder mode: a folder of reference images (FID, IS, KID; PD and LPIPS when names pair up).")
 @click.option("--run", "run_dir", default=None, type=click.Path(file_okay=False), help="Run mode: a run folder's samples, with the protocol, size, task, evaluation set, n and evaluation settings the run used.")
 @click.option("--eval-dir", default=None, help="Run mode: which eval/<NAME> folder of the run (needed when it has several).")
-@click.option("--task", type=click.Choice(list(TASKS)), default=None, help="Protocol mode: the task.")
+@click.option("--task", type=click.Choice(task_names()), default=None, help="Protocol mode: the task.")
 @click.option("--eval-set", default=None, help="Protocol mode: the evaluation set.")
 @protocol_option
 @size_option
