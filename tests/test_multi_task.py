@@ -124,3 +124,12 @@ def test_the_multi_task_run_differs_from_a_task_specific_one_only_in_task_and_ev
     assert differ == ["eval_set", "task"]
     assert (multi["task"], multi["eval_set"], own["eval_set"]) == ("multi", "q5", "q10")
     assert multi["train"]["steps"] == own["train"]["steps"] == 50  # the same step budget as one task-specific model
+
+
+def test_data_stats_of_the_training_draws_count_the_tasks():
+    from palette_bench.data.stats import condition_stats
+
+    s = condition_stats(EvalSet(BUILTIN.with_size(32), "multi", "train", n=30))
+    assert set(s["task_counts"]) == {"colorization", "inpainting", "jpeg"} and sum(s["task_counts"].values()) == 30
+    assert s["jpeg_quality_counts"] and s["by_kind"]  # each member's own draws are recorded beside the task
+    assert "task_counts" not in condition_stats(EvalSet(BUILTIN.with_size(32), "multi", "center", n=3))
