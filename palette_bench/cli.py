@@ -200,6 +200,26 @@ def ablate_curve_command(runs, at, floors, sampler, schedule, sample_steps, n, s
     click.echo(f"written: {out}/curve.csv, curve.md, curve.png, curve.json")
 
 
+@ablate.command("multitask")
+@click.option("--preset", default="cpu", show_default=True, help="Preset of both models (the same step budget).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Config overrides of both models (not task, method or eval_set).")
+@click.option("--protocol", default=None, help="Protocol name or TOML path (default: builtin).")
+@click.option("--runs-root", default="runs", show_default=True)
+@click.option("--sets", default="q5,center,gray", show_default=True, help="Evaluation sets: Table 7's rows by default; any of JPEG's, inpainting's and colorization's.")
+@click.option("--out", default=None, type=click.Path(file_okay=False), help="Folder for multitask.csv/.md/.json (default: RUNS_ROOT/ablate-multitask).")
+@root_option
+@click.option("--weights-dir", default=None)
+@click.option("--allow-unverified-weights", is_flag=True)
+def ablate_multitask_command(preset, overrides, protocol, runs_root, sets, out, root, weights_dir, allow_unverified_weights):
+    """One Palette trained on JPEG restoration, inpainting and colorization against the task-specific Palettes, paired (paper Table 7)."""
+    from palette_bench.ablations.multitask import ablate_multitask
+
+    ablate_multitask(preset, list(overrides), _names(sets), runs_root, out, protocol, root, weights_dir=weights_dir, allow_unverified_weights=allow_unverified_weights)
+    folder = Path(out) if out else Path(runs_root) / "ablate-multitask"
+    click.echo((folder / "multitask.md").read_text())
+    click.echo(f"written: {folder}/multitask.csv, multitask.md, multitask.json")
+
+
 @main.command("figure")
 @click.argument("eval_dirs", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True))
 @click.option("--n", "n", type=int, default=8, show_default=True, help="Inputs (rows): the first n of the evaluation set.")
