@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from palette_bench.ablations.multitask import PAIRED
 from palette_bench.cli import main
 from palette_bench.compare import compare
+from palette_bench.figures import samples_figure
 
 
 def test_ablate_multitask_table_pairs_each_set_with_its_task_specific_model_and_resumes(tmp_path, small):
@@ -46,6 +47,9 @@ def test_ablate_multitask_table_pairs_each_set_with_its_task_specific_model_and_
     assert rows[0][-3:] == ["", "", ""] and rows[1][-3].endswith(table["diff_fid_verdict"][0])
     summary = json.loads((out / "multitask.json").read_text())
     assert [s["eval_set"] for s in summary["sets"]] == ["center", "gray"] and summary["sets"][0]["fid_difference"] == pytest.approx(table["diff_fid"][0])
+
+    # a sample figure sets the two models side by side on the same inputs
+    assert samples_figure([multi / "eval" / "center-ddim3", specialists["center"] / "eval" / "center-ddim3"], tmp_path / "fig.png", n=2).stat().st_size > 0
 
     # resume: nothing finished is trained, sampled or evaluated again
     stamps = {p: p.stat().st_mtime_ns for p in runs.glob("*/eval/*/metrics.json")} | {p: p.stat().st_mtime_ns for p in runs.glob("*/checkpoints/*.pt")}
