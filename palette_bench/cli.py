@@ -11,7 +11,7 @@ import click
 from palette_bench.config import ConfigError
 from palette_bench.data.files import BadImageError
 from palette_bench.report.command import report_command
-from palette_bench.tasks import TASKS
+from palette_bench.tasks import task_names
 from palette_bench.train import TrainingCollapse
 from palette_bench.weights import WeightsError
 
@@ -37,7 +37,7 @@ def main():
 main.add_command(report_command)
 
 
-task_option = click.option("--task", required=True, type=click.Choice(list(TASKS)), help="Palette task.")
+task_option = click.option("--task", required=True, type=click.Choice(task_names()), help="Palette task.")
 eval_set_option = click.option("--eval-set", required=True, help="Evaluation set (e.g. ff20-30, center, right, q10, gray) or 'train' for training draws.")
 protocol_option = click.option("--protocol", default="builtin", show_default=True, help="Protocol name or path to a protocol TOML file.")
 root_option = click.option("--root", default=None, help="Image folder (overrides the protocol's root and its environment variable).")
@@ -46,7 +46,7 @@ skip_bad_option = click.option("--skip-bad", is_flag=True, help="Skip unreadable
 
 
 @main.command("run")
-@click.option("--task", default=None, type=click.Choice(list(TASKS)), help="Palette task.")
+@click.option("--task", default=None, type=click.Choice(task_names()), help="Palette task; multi: one model trained on colorization, inpainting and JPEG restoration (paper Table 7).")
 @click.option("--method", "method", multiple=True, help="A registered method: palette, regression, pix2pix, classical, or external (outputs already in --pred, named --name); repeatable. Default: the whole benchmark (palette, regression, pix2pix, classical).")
 @click.option("--methods", default=None, help="Comma-separated methods, the same as repeating --method.")
 @click.option("--seeds", default=None, help="Comma-separated training seeds: each learned method is run once per seed (e.g. 0,1,2).")
@@ -142,7 +142,7 @@ def ablate():
 
 
 @ablate.command("steps")
-@click.option("--task", default=None, type=click.Choice(list(TASKS)), help="Task of the run to study (the run `palette-bench run --task T` makes); or give --run.")
+@click.option("--task", default=None, type=click.Choice(task_names()), help="Task of the run to study (the run `palette-bench run --task T` makes); or give --run.")
 @click.option("--run", "run_dir", default=None, type=click.Path(file_okay=False), help="A trained Palette run folder.")
 @click.option("--preset", default="cpu", show_default=True, help="With --task: the run's preset.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="With --task: config overrides of the run.")
@@ -215,7 +215,7 @@ def _variant_study(name, task, preset, protocol, overrides, values, runs_root, o
 def _variant_options(default_values: str, default_task: str | None):
     def wrap(f):
         options = [
-            click.option("--task", required=default_task is None, default=default_task, show_default=default_task is not None, type=click.Choice(list(TASKS)), help="Task to train and evaluate the variants on."),
+            click.option("--task", required=default_task is None, default=default_task, show_default=default_task is not None, type=click.Choice(task_names()), help="Task to train and evaluate the variants on."),
             click.option("--preset", default="cpu", show_default=True),
             click.option("--protocol", default=None, help="Protocol name or TOML path (default: builtin)."),
             click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Config overrides applied to every variant alike."),
@@ -245,6 +245,26 @@ def ablate_loss_command(task, preset, protocol, overrides, values, runs_root, ou
 def ablate_attention_command(task, preset, protocol, overrides, values, runs_root, out, root, weights_dir, allow_unverified_weights):
     """Self-attention vs fully convolutional U-Nets (paper Table 5): parameters, FID, IS, PD and CA, paired against global attention."""
     _variant_study("attention", task, preset, protocol, overrides, values, runs_root, out, root, weights_dir, allow_unverified_weights)
+
+
+@ablate.command("multitask")
+@click.option("--preset", default="cpu", show_default=True, help="Preset of both models (the same step budget).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Config overrides of both models (not task, method or eval_set).")
+@click.option("--protocol", default=None, help="Protocol name or TOML path (default: builtin).")
+@click.option("--runs-root", default="runs", show_default=True)
+@click.option("--sets", default="q5,center,gray", show_default=True, help="Evaluation sets: Table 7's rows by default; any of JPEG's, inpainting's and colorization's.")
+@click.option("--out", default=None, type=click.Path(file_okay=False), help="Folder for multitask.csv/.md/.json (default: RUNS_ROOT/ablate-multitask).")
+@root_option
+@click.option("--weights-dir", default=None)
+@click.option("--allow-unverified-weights", is_flag=True)
+def ablate_multitask_command(preset, overrides, protocol, runs_root, sets, out, root, weights_dir, allow_unverified_weights):
+    """One Palette trained on JPEG restoration, inpainting and colorization against the task-specific Palettes, paired (paper Table 7)."""
+    from palette_bench.ablations.multitask import ablate_multitask
+
+    ablate_multitask(preset, list(overrides), _names(sets), runs_root, out, protocol, root, weights_dir=weights_dir, allow_unverified_weights=allow_unverified_weights)
+    folder = Path(out) if out else Path(runs_root) / "ablate-multitask"
+    click.echo((folder / "multitask.md").read_text())
+    click.echo(f"written: {folder}/multitask.csv, multitask.md, multitask.json")
 
 
 @main.command("figure")
@@ -419,7 +439,7 @@ def _run_eval_folder(run_dir: str, eval_dir: str | None) -> tuple[Path, dict]:
 @click.option("--ref", default=None, type=click.Path(file_okay=False), help="Two-folder mode: a folder of reference images (FID, IS, KID; PD and LPIPS when names pair up).")
 @click.option("--run", "run_dir", default=None, type=click.Path(file_okay=False), help="Run mode: a run folder's samples, with the protocol, size, task, evaluation set, n and evaluation settings the run used.")
 @click.option("--eval-dir", default=None, help="Run mode: which eval/<NAME> folder of the run (needed when it has several).")
-@click.option("--task", type=click.Choice(list(TASKS)), default=None, help="Protocol mode: the task.")
+@click.option("--task", type=click.Choice(task_names()), default=None, help="Protocol mode: the task.")
 @click.option("--eval-set", default=None, help="Protocol mode: the evaluation set.")
 @protocol_option
 @size_option

@@ -127,11 +127,23 @@ def _short(text: str) -> str:
     return text.split(" (")[0]
 
 
+def inputs(result: dict) -> dict:
+    """What names an evaluation's inputs; "task" is the task whose inputs they are, so that a multi-task
+    model's evaluation of `center` pairs with the inpainting model's (their inputs are identical)."""
+    from palette_bench.tasks import get_task, task_names
+
+    out = {key: result.get(key) for key in SAME_INPUTS}
+    if out["task"] in task_names() and out["eval_set"]:
+        out["task"] = get_task(out["task"]).for_setting(out["eval_set"]).name
+    return out
+
+
 def check_comparable(a: Evaluation, b: Evaluation, names: tuple[str, ...]) -> None:
     """Refuse, naming the first difference, unless A and B evaluated the same inputs in the same feature space against the same reference."""
+    sa, sb = inputs(a.result), inputs(b.result)
     for key in SAME_INPUTS:
-        if a.result.get(key) != b.result.get(key):
-            raise CompareError(f"A and B were evaluated on different inputs: {key} {a.result.get(key)} vs {b.result.get(key)}")
+        if sa[key] != sb[key]:
+            raise CompareError(f"A and B were evaluated on different inputs: {key} {sa[key]} vs {sb[key]}")
     ia, ib = a.arrays["index"], b.arrays["index"]
     if not np.array_equal(ia, ib):
         if len(ia) != len(ib):
@@ -241,7 +253,7 @@ def compare(a_dir: str | Path, b_dir: str | Path, metrics: tuple[str, ...] | Non
     return {
         "a": str(a.path),
         "b": str(b.path),
-        **{key: r[key] for key in SAME_INPUTS},
+        **inputs(r),
         "feature_space": r.get("feature_space"),
         "reference": (r.get("reference") or {}).get("cache_key"),
         "replicates": replicates,

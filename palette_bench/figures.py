@@ -30,6 +30,14 @@ def _label(eval_dir: Path, cfg: dict) -> str:
     return label
 
 
+def _inputs(cfg: dict) -> dict:
+    """What names an evaluation's inputs; a multi-task model's set is its member task's, as the task-specific model's is."""
+    from palette_bench.tasks import get_task
+
+    task = get_task(cfg["task"]).for_setting(cfg["eval_set"]).name
+    return {"protocol": cfg["protocol"], "task": task, "eval_set": cfg["eval_set"], "image_size": cfg["image_size"]}
+
+
 def figure_tiles(eval_dirs: list[str | Path], n: int = 8, samples: int = 3, labels: list[str] | None = None, root=None):
     """(column titles, rows of uint8 CHW tiles or None, title): input | each folder's first `samples` outputs | original."""
     from palette_bench.data.evalset import EvalSet
@@ -39,11 +47,11 @@ def figure_tiles(eval_dirs: list[str | Path], n: int = 8, samples: int = 3, labe
 
     dirs = [Path(d) for d in eval_dirs]
     cfgs = [_eval_config(d) for d in dirs]
-    same = ("protocol", "task", "eval_set", "image_size")
-    for d, c in zip(dirs[1:], cfgs[1:]):
-        for key in same:
-            if c[key] != cfgs[0][key]:
-                raise ValueError(f"{d}: evaluated on {key} {c[key]!r}, {dirs[0]} on {cfgs[0][key]!r}; a figure shows one evaluation set")
+    shown = [_inputs(c) for c in cfgs]
+    for d, c in zip(dirs[1:], shown[1:]):
+        for key, value in c.items():
+            if value != shown[0][key]:
+                raise ValueError(f"{d}: evaluated on {key} {value!r}, {dirs[0]} on {shown[0][key]!r}; a figure shows one evaluation set")
     c0 = cfgs[0]
     protocol = load_protocol(c0["protocol"]).with_size(c0["image_size"])
     evalset = EvalSet(protocol, c0["task"], c0["eval_set"], n=n, root=root)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from palette_bench.config import ConfigError, from_dict
-from palette_bench.tasks import TASKS
+from palette_bench.tasks import TASKS, get_task, task_names
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -63,6 +63,8 @@ class Protocol:
         """The spec of evaluation set `name` of `task`; the training draw uses the dataset with seed 0."""
         if name == "train":
             return EvalSetSpec(n=self.dataset.n, seed=0)
+        if task in task_names():  # a multi-task model's sets are its members' sections: it has none of its own
+            task = get_task(task).for_setting(name).name
         if task not in self.tasks or name not in self.tasks[task]:
             have = ", ".join(self.tasks.get(task, {})) or "none"
             raise ConfigError(f"protocol '{self.name}' has no evaluation set '{name}' for task '{task}' (it has: {have})")

@@ -152,6 +152,10 @@ def test_refuses_other_inputs_references_and_feature_spaces_and_says_what_is_mis
 
     other_set = _edit(b, tmp_path / "set", lambda r: r.update(eval_set="ff20-30"))
     assert refused(other_set) == "A and B were evaluated on different inputs: eval_set center vs ff20-30"
+    # the multi-task model's center inputs are the inpainting model's: compared; another task's are refused
+    multi = _edit(b, tmp_path / "multi", lambda r: r.update(task="multi"))
+    assert compare(a, multi, ("pd",), replicates=10)["task"] == "inpainting"
+    assert refused(_edit(b, tmp_path / "task", lambda r: r.update(task="jpeg"))) == "A and B were evaluated on different inputs: task inpainting vs jpeg"
     other_n = _edit(b, tmp_path / "n", lambda r: r.update(n=19))
     assert refused(other_n) == "A and B were evaluated on different inputs: n 20 vs 19"
     other_rows = _edit(b, tmp_path / "rows", arrays=lambda z: z["index"].__setitem__(3, 33))

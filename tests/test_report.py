@@ -273,3 +273,61 @@ def test_footer_names_protocol_features_inputs_seeds_sampler_and_version(tmp_pat
     assert footer[3] == "Seeds: 0."
     assert footer[4] == "palette: predicts v; ddim sampler, 3 steps, logsnr schedule."
     assert footer[-1].startswith(f"Made by palette-bench {importlib.metadata.version('palette-bench')}, commit ")
+
+
+def test_multitask_table_pairs_each_multi_task_evaluation_with_the_task_specific_one(tmp_path):
+    """Table 7 layout: multi-task rows under the same config's task-specific rows, the FID difference compare's own."""
+    from palette_bench.compare import compare
+    from palette_bench.io import atomic_write_npz
+    from palette_bench.metrics.fid import FrechetToReference, statistics
+    from palette_bench.metrics.reference import cache_root
+
+    runs, out = tmp_path / "runs", tmp_path / "results"
+    rng = np.random.default_rng(0)
+    mu, sigma = statistics(rng.normal(size=(300, 6)))
+    atomic_write_npz(cache_root() / "reference" / f"{'c' * 64}.npz", mu=mu, sigma=sigma)  # the cache key write_eval records
+    fid = FrechetToReference(mu, sigma)
+    base = rng.normal(size=(50, 6))
+
+    def evaluation(name, task, eval_set, shift, method="palette"):
+        pool = base + shift + 0.05 * rng.normal(size=base.shape)
+        ev = write_eval(runs, name, {"fid": fid(pool), "pd": 10 + shift + 0 * base[:, 0]}, task=task, eval_set=eval_set, method=method)
+        with np.load(ev / "eval_arrays.npz") as z:
+            arrays = {k: z[k] for k in z.files}
+        np.savez(ev / "eval_arrays.npz", **arrays, pool=pool, logits=np.zeros((50, 4)))
+        return ev
+
+    evaluation("jpeg", "jpeg", "q5", 0.6)
+    evaluation("multi", "multi", "q5", 0.3)
+    evaluation("inpainting", "inpainting", "center", 0.2)
+    evaluation("multi", "multi", "center", 0.25)
+    evaluation("jpeg-regression", "jpeg", "q5", 0.1, method="regression")  # another method: not a counterpart
+    write_eval(runs, "inpainting", {"fid": 9.0}, task="inpainting")  # the inpainting model's own set: Table 2 only
+    write_eval(runs, "multi", {"fid": 2.0}, task="multi", eval_set="gray")  # no colorization model: rows without a difference
+    output = report(runs, out, "--format", "csv,md,tex")
+    assert sorted(p.name for p in out.glob("*.csv")) == ["inpainting.csv", "jpeg.csv", "multitask.csv"]
+    for task in ("inpainting", "jpeg"):  # Tables 2 and 4 hold their task's models only
+        assert set(pd.read_csv(out / f"{task}.csv")["task"]) == {task}
+    got = pd.read_csv(out / "multitask.csv")
+    assert list(got["eval_set"]) == ["q5", "q5", "center", "center", "gray"]
+    assert list(got["variant"]) == ["task-specific", "multi-task", "task-specific", "multi-task", "multi-task"]
+    assert list(got["task"]) == ["jpeg", "multi", "inpainting", "multi", "multi"] and set(got["method"]) == {"palette"}
+    for i in (1, 3):
+        c = compare(got.loc[i, "eval_dir"], got.loc[i - 1, "eval_dir"], ("fid",))["metrics"]["fid"]
+        assert got.loc[i, "fid_diff"] == pytest.approx(c["difference"], rel=1e-12)
+        assert (got.loc[i, "fid_diff_lo"], got.loc[i, "fid_diff_hi"]) == pytest.approx(tuple(c["ci95"]), rel=1e-12)
+        assert got.loc[i, "fid_diff"] == pytest.approx(got.loc[i, "fid"] - got.loc[i - 1, "fid"], rel=1e-9)
+        # the best FID's paired significance and the difference's verdict are the same comparison
+        best_multi = got.loc[i, "fid_best"]
+        assert got.loc[i - int(not best_multi), "fid_sig"] == ("yes" if got.loc[i, "fid_diff_verdict"] != "cannot decide" else "no")
+    assert got.loc[1, "fid_diff_verdict"] == "multi-task better" and got.loc[1, "fid_sig"] == "yes"  # 0.3 from the reference's mean instead of 0.6
+    assert got.loc[[0, 2, 4], "fid_diff"].isna().all()
+    md = (out / "multitask.md").read_text()
+    assert "### Multi-task vs task-specific models (paper Table 7 layout): builtin at 32 px" in md
+    header = next(line for line in md.splitlines() if line.startswith("| eval set"))
+    assert [h.strip() for h in header.split("|")[1:-1]] == ["eval set", "model", "seed", "FID ↓", "IS ↑", "CA (%) ↑", "PD ↓", "LPIPS ↓", "multi - specialist FID (paired)"]
+    q5 = [line for line in md.splitlines() if line.startswith("| q5 ")]
+    assert q5[0].split("|")[-2].strip() == "" and q5[1].split("|")[-2].strip().endswith("multi-task better")
+    assert "Paper Table 7 (ImageNet ctest10k, 256 px)" in md and "Made by palette-bench" in md.splitlines()[-1]
+    assert r"\begin{tabular}{lllrrrrrl}" in (out / "multitask.tex").read_text()
+    assert "skipped" not in output and "not in the task tables" not in output

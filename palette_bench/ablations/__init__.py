@@ -1,6 +1,8 @@
 """The studies of `palette-bench ablate`: each evaluates variants on the same inputs and tabulates them.
 
 steps.py: samplers x step schedules x step counts of one trained checkpoint (`ablate steps`).
+curve.py: FID, CA and PD against training steps, beside floors such as regression (`ablate curve`).
+multitask.py: one Palette on three tasks against the task-specific Palettes, paper Table 7 (`ablate multitask`).
 """
 
 

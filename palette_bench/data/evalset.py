@@ -47,9 +47,11 @@ class EvalSet(torch.utils.data.Dataset):
     """
 
     def __init__(self, protocol: Protocol, task: str, eval_set: str, n: int | None = None, root: str | None = None, skip_bad: bool = False):
-        self.protocol, self.task, self.eval_set = protocol, get_task(task), eval_set
+        # a multi-task model is evaluated on its member's inputs: the member's protocol spec, condition
+        # seeds and image selection, so that they are exactly those the task-specific model gets
+        self.protocol, self.task, self.eval_set = protocol, get_task(task).for_setting(eval_set), eval_set
         self.task.check_setting(eval_set)
-        spec = protocol.eval_set(task, eval_set)
+        spec = protocol.eval_set(self.task.name, eval_set)
         data_spec = protocol.dataset
         if eval_set == TRAIN and data_spec.kind == "builtin":
             data_spec = type(data_spec)(**{**data_spec.__dict__, "split": "train"})

@@ -19,7 +19,7 @@ def _summary(values: list[float]) -> dict:
 def condition_stats(evalset: EvalSet, batch_size: int = 32, workers: int = 0) -> dict:
     """Masked-fraction statistics (1.0 for tasks without a mask), per mask kind too, and the conditions' sha256."""
     digest = ConditionDigest()
-    coverages, by_kind, qualities, bad = [], defaultdict(list), defaultdict(int), []
+    coverages, by_kind, qualities, tasks, bad = [], defaultdict(list), defaultdict(int), defaultdict(int), []
     for batch in iterate(evalset, batch_size, workers):
         bad += batch["bad"]
         if not len(batch["index"]):
@@ -33,6 +33,8 @@ def condition_stats(evalset: EvalSet, batch_size: int = 32, workers: int = 0) ->
                 by_kind[meta["mask_kind"]].append(c)
             if "quality" in meta:
                 qualities[meta["quality"]] += 1
+            if "task" in meta:  # the multi-task model's training draws
+                tasks[meta["task"]] += 1
     out = {
         "protocol": evalset.protocol.name,
         "task": evalset.task.name,
@@ -46,6 +48,8 @@ def condition_stats(evalset: EvalSet, batch_size: int = 32, workers: int = 0) ->
         out["by_kind"] = {k: _summary(v) for k, v in sorted(by_kind.items())}
     if qualities:
         out["jpeg_quality_counts"] = {str(q): c for q, c in sorted(qualities.items())}
+    if tasks:
+        out["task_counts"] = dict(sorted(tasks.items()))
     if bad:
         out["bad_files"] = bad
     return out

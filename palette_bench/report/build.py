@@ -12,8 +12,11 @@ from palette_bench.report import FORMATS, render
 from palette_bench.report.collect import Evaluation, collect
 from palette_bench.report.footer import footer
 from palette_bench.report.group import ABLATIONS, REPLICATES, Group, ablation_groups, ablation_value, describe_split, task_groups, variant_labels
+from palette_bench.report.multitask import LABELS, is_multi, multitask_groups
+from palette_bench.report.multitask import build_table as build_multitask_table
 from palette_bench.report.tables import TASK_METRICS, Table, build_frame
 from palette_bench.runconfig import DEFAULT_EVAL_SET
+from palette_bench.tasks import MULTI
 
 TASK_TITLES = {
     "colorization": "Colorization (paper Table 1 layout)",
@@ -93,7 +96,8 @@ def build(runs: str | Path) -> Report:
     report.messages += [f"skipped {p}" for p in collected.problems]
     for reason, folders in collected.ignored.items():
         report.messages.append(f"not in the task tables: {len(folders)} evaluation folder{'s' if len(folders) > 1 else ''}, {reason}")
-    for group in task_groups(collected.evaluations):
+    # a multi-task run's rows are in its own table, beside the task-specific models (report/multitask.py)
+    for group in task_groups([e for e in collected.evaluations if not is_multi(e)]):
         report.messages += [n for n in group.notes if n not in report.messages]
         labels = variant_labels(group.evaluations)
         frame, untested = build_frame(group.evaluations, lambda e: labels[e.key(*REPLICATES)], TASK_METRICS)
@@ -109,6 +113,11 @@ def build(runs: str | Path) -> Report:
                     extra += (VS_DEFAULT,)
                 title = _title(sub, f"{TASK_TITLES.get(group.task, group.task).split(' (')[0]}, {ablation.title}")
                 report.tables.append(Table(sub.stem, title, frame, ablation.column, ablation.metrics, extra, sub.notes, footer(sub.evaluations, frame, untested)))
+    for group in multitask_groups(collected.evaluations):
+        report.messages += [n for n in group.notes if n not in report.messages]
+        report.tables.append(build_multitask_table(group))
+        headline = DEFAULT_EVAL_SET[MULTI.name]
+        report.figures[group.stem] = [(e, LABELS[is_multi(e)]) for e in group.evaluations if e.cfg.eval_set == headline]
     return report
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from palette_bench.methods import get_method, method_names
 from palette_bench.report.collect import Evaluation
 from palette_bench.runconfig import config_hash
-from palette_bench.tasks import TASKS
+from palette_bench.tasks import TASKS, get_task, task_names
 
 REPLICATES = ("seed", "eval_set")  # a row's set and seed: what the rows of one method differ in
 MAX_LABEL_KEYS = 3  # more differing keys than this name a variant by preset and config hash
@@ -62,7 +62,7 @@ def method_rank(e: Evaluation) -> int:
 
 
 def eval_set_rank(task: str, eval_set: str) -> tuple:
-    sets = TASKS[task].eval_sets if task in TASKS else ()
+    sets = get_task(task).eval_sets if task in task_names() else ()
     return (sets.index(eval_set), "") if eval_set in sets else (len(sets), eval_set)
 
 

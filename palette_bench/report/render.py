@@ -72,13 +72,18 @@ def display(table: Table, style: Style, arrows: tuple[str, str]) -> pd.DataFrame
         style.escape(table.label): [style.escape(v) for v in f["variant"]],
         style.escape("seed"): [style.escape(str(s) if r == SEED_ROW else r) for s, r in zip(f["seed"], f["row"])],
     }
+    def shown(name, v):
+        return parameters(v) if name == "parameters" else "" if pd.isna(v) else style.escape(v)
+
     for name in table.extra:
-        cols[style.escape(name)] = [parameters(v) if name == "parameters" else style.escape(v) for v in f[name]]
+        cols[style.escape(name)] = [shown(name, v) for v in f[name]]
     for m in table.metrics:
         c = column(m)
         d = decimals(f[c])
         header = f"{style.escape(HEADERS[m])} {arrows[0] if m in HIGHER_IS_BETTER else arrows[1]}"
         cols[header] = [_metric_cell(r, c, d, style) for _, r in f.iterrows()]
+    for name in table.trailing:
+        cols[style.escape(name)] = [shown(name, v) for v in f[name]]
     return pd.DataFrame(cols)
 
 
@@ -96,7 +101,7 @@ def to_latex(table: Table) -> str:
     """A table float: the booktabs tabular, a rule between evaluation sets, the footer under it."""
     shown = display(table, LATEX, (r"$\uparrow$", r"$\downarrow$"))
     labels = 3 + len(table.extra)
-    tabular = shown.to_latex(index=False, escape=False, column_format="l" * labels + "r" * len(table.metrics))
+    tabular = shown.to_latex(index=False, escape=False, column_format="l" * labels + "r" * len(table.metrics) + "l" * len(table.trailing))
     lines = tabular.splitlines()
     body = lines.index(r"\midrule") + 1
     sets = list(table.frame["eval_set"])

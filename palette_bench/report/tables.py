@@ -45,6 +45,7 @@ class Table:
     label: str  # header of the `variant` column ("method", "loss", "attention")
     metrics: tuple[str, ...]
     extra: tuple[str, ...] = ()  # further shown columns of the frame (e.g. "parameters")
+    trailing: tuple[str, ...] = ()  # shown columns after the metrics (e.g. a paired difference)
     notes: list[str] = field(default_factory=list)  # shown above the table
     footer: list[str] = field(default_factory=list)  # shown under it
 
@@ -71,8 +72,10 @@ def _row(e: Evaluation, label: str, metrics: tuple[str, ...], extra: dict) -> di
 
 
 def _mean_row(rows: list[dict], metrics: tuple[str, ...], extra: tuple[str, ...]) -> dict:
-    """Mean and sample standard deviation over seeds of each metric (over the seeds that have it)."""
-    out = {k: rows[0][k] for k in ("task", "eval_set", "method", "variant") + extra}
+    """Mean and sample standard deviation over seeds of each metric (over the seeds that have it); an extra
+    value is kept where every seed has the same (a parameter count), else left empty (a per-seed comparison)."""
+    out = {k: rows[0][k] for k in ("task", "eval_set", "method", "variant")}
+    out.update({k: rows[0][k] if len({repr(r[k]) for r in rows}) == 1 else np.nan for k in extra})
     out.update(seed=pd.NA, row=mean_row_name(len(rows)))
     for m in metrics:
         c = column(m)
@@ -90,23 +93,26 @@ def build_frame(
     label_of: Callable[[Evaluation], str],
     metrics: tuple[str, ...],
     extra_of: Callable[[Evaluation], dict] | None = None,
+    order: Callable[[Evaluation], tuple] | None = None,
 ) -> tuple[pd.DataFrame, list[tuple]]:
     """The frame of `evaluations` with best values marked, and the comparisons that could not be made (see best.mark_best).
 
     Rows: evaluation sets in the task's order; within a set, methods in registry order (then by
-    name), seeds ascending, and a mean ± sd row after a method with several seeds.
+    name), seeds ascending, and a mean ± sd row after a method with several seeds. `order` replaces
+    the sort key of a row's set and variant (a table of several tasks' rows has its own order).
     """
     variants: dict[tuple, list[Evaluation]] = {}
     for e in evaluations:
         variants.setdefault((e.cfg.eval_set, e.key(*REPLICATES)), []).append(e)
-    order = sorted(variants.values(), key=lambda g: (eval_set_rank(g[0].cfg.task, g[0].cfg.eval_set), method_rank(g[0]), label_of(g[0])))
+    order = order or (lambda e: (eval_set_rank(e.cfg.task, e.cfg.eval_set), method_rank(e), label_of(e)))
     rows = []
-    for members in order:
-        extra = extra_of(members[0]) if extra_of else {}  # the same for every seed of a config
-        block = [_row(e, label_of(e), metrics, extra) for e in sorted(members, key=lambda e: e.cfg.seed)]
+    for members in sorted(variants.values(), key=lambda g: order(g[0])):
+        members = sorted(members, key=lambda e: e.cfg.seed)
+        extras = [extra_of(e) if extra_of else {} for e in members]
+        block = [_row(e, label_of(e), metrics, extra) for e, extra in zip(members, extras)]
         rows += block
         if len(block) > 1:
-            rows.append(_mean_row(block, metrics, tuple(extra)))
+            rows.append(_mean_row(block, metrics, tuple(extras[0])))
     frame = pd.DataFrame(rows)
     frame["seed"] = frame["seed"].astype("Int64")
     untested = mark_best(frame, metrics, column)

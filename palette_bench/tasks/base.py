@@ -40,6 +40,10 @@ class Task:
         """Every setting `degrade` accepts: the evaluation sets and the training draw."""
         return self.eval_sets + (TRAIN,)
 
+    def for_setting(self, setting: str) -> "Task":
+        """The task whose inputs `setting` denotes: itself, except for a multi-task model (its member's evaluation sets)."""
+        return self
+
     def check_setting(self, setting: str) -> None:
         if setting not in self.settings():
             raise ValueError(f"task '{self.name}' has no setting '{setting}' (choose from {', '.join(self.settings())})")
