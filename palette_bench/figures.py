@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -99,7 +100,8 @@ def samples_figure(eval_dirs: list[str | Path], out: str | Path, n: int = 8, sam
             if tile is not None:
                 ax.imshow(np.asarray(tile.permute(1, 2, 0)), interpolation="nearest")
             if r == 0:
-                ax.set_title(columns[c], fontsize=6)
+                # wrapped: a column is 1.1 inch wide, and "palette (v, ddim20-logsnr) #1" would run into its neighbour
+                ax.set_title("\n".join(textwrap.wrap(columns[c], 16)), fontsize=6)
     fig.suptitle(title, fontsize=8)
     fig.tight_layout()
     buf = io.BytesIO()
