@@ -65,6 +65,11 @@ def test_ablate_loss_end_to_end(tmp_path, small):
     # the histogram holds every pair of every input: n inputs x 3 choose 2
     pairs = pairwise_msssim(table.loc[0, "eval_dir"])
     assert len(pairs) == int(table.loc[0, "diversity_inputs"]) * 3
+    # report finds the two runs: the Table 6 layout and Figure 8's histogram
+    _invoke(["report", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "report"), "--format", "csv,png"])
+    rep = pd.read_csv(next((tmp_path / "report").glob("*l1-vs-l2.csv")))
+    assert sorted(rep["variant"]) == ["l1", "l2"]
+    assert [p.name for p in (tmp_path / "report").glob("*-msssim-histogram.png")] == [next((tmp_path / "report").glob("*l1-vs-l2.csv")).stem + "-msssim-histogram.png"]
     # rerunning recomputes nothing
     stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*/eval/*/metrics.json")}
     _invoke(args)

@@ -31,6 +31,7 @@ RENDERERS = {"csv": render.to_csv, "md": render.to_markdown, "tex": render.to_la
 class Report:
     tables: list[Table] = field(default_factory=list)
     figures: dict[str, list[tuple[Evaluation, str]]] = field(default_factory=dict)  # stem -> the headline set's evaluations and row names
+    histograms: dict[str, list[tuple[Evaluation, str]]] = field(default_factory=dict)  # L1-vs-L2 stem -> evaluations and their loss (Figure 8)
     messages: list[str] = field(default_factory=list)  # what the command prints besides the files written
 
 
@@ -113,6 +114,8 @@ def build(runs: str | Path) -> Report:
                     extra += (VS_DEFAULT,)
                 title = _title(sub, f"{TASK_TITLES.get(group.task, group.task).split(' (')[0]}, {ablation.title}")
                 report.tables.append(Table(sub.stem, title, frame, ablation.column, ablation.metrics, extra, sub.notes, footer(sub.evaluations, frame, untested)))
+                if ablation.key == "diffusion.loss":
+                    report.histograms[sub.stem] = [(e, ablation_value(e, ablation) + (f" seed {e.cfg.seed}" if e.cfg.seed else "")) for e in sub.evaluations]
     for group in multitask_groups(collected.evaluations):
         report.messages += [n for n in group.notes if n not in report.messages]
         report.tables.append(build_multitask_table(group))
@@ -161,4 +164,25 @@ def write(report: Report, out: str | Path, formats=FORMATS, root=None) -> list[P
                 written.append(path)
             else:
                 report.messages.append(why)
+        for stem, shown in report.histograms.items():
+            path, why = histogram(stem, shown, out)
+            if path:
+                written.append(path)
+            else:
+                report.messages.append(why)
     return written
+
+
+def histogram(stem: str, shown: list[tuple[Evaluation, str]], out: Path) -> tuple[Path | None, str]:
+    """Figure 8 for an L1-vs-L2 table: pairwise MS-SSIM between samples, one histogram per loss; (path, "") or (None, why not)."""
+    from palette_bench.ablations.pairwise import histogram_figure
+
+    shown = sorted(((e, label) for e, label in shown if (e.eval_dir / "samples").is_dir()), key=lambda s: s[1])
+    if len(shown) < 2:
+        return None, f"{stem}: no MS-SSIM histogram, fewer than two of its evaluations have their samples in their run folders"
+    path = out / f"{stem}-msssim-histogram.png"
+    try:
+        atomic_write_bytes(path, histogram_figure([e.eval_dir for e, _ in shown], [label for _, label in shown]))
+    except ValueError as e:  # no input with several samples: nothing to draw, the table still stands
+        return None, f"{stem}: no MS-SSIM histogram ({str(e).splitlines()[0]})"
+    return path, ""
