@@ -16,3 +16,16 @@ def metric_columns(metrics: dict, names) -> dict:
         out[name] = entry["value"] if entry else nan
         out[f"{name}_lo"], out[f"{name}_hi"] = (ci[0], ci[1]) if ci else (nan, nan)
     return out
+
+
+def png_bytes(fig) -> bytes:
+    """A matplotlib figure as PNG bytes (for atomic writes), the figure closed."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()

@@ -7,7 +7,6 @@ so a loss that makes some inputs diverse and others collapsed shows as two humps
 
 from __future__ import annotations
 
-import io
 import json
 from itertools import combinations
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from palette_bench.ablations import png_bytes
 from palette_bench.data.predictions import Predictions
 from palette_bench.metrics.msssim import ms_ssim
 
@@ -52,11 +52,7 @@ def histogram_figure(eval_dirs: list[Path], labels: list[str]) -> bytes:
     ax.set_xlabel("MS-SSIM between two samples of one input (lower = more diverse)")
     ax.set_ylabel("sample pairs")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+    return png_bytes(fig)
 
 
 __all__ = ["histogram_figure", "pairwise_msssim"]

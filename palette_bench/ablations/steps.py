@@ -17,7 +17,6 @@ other inputs than the run's own evaluation. Finished folders are skipped, so the
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from palette_bench.ablations import metric_columns
+from palette_bench.ablations import metric_columns, png_bytes
 from palette_bench.io import atomic_write_bytes, atomic_write_json
 
 SAMPLERS = ("ancestral", "ddim")
@@ -224,11 +223,7 @@ def plot(table: pd.DataFrame, summary: dict) -> bytes:
     bx.set_title("within 5%: the whole interval below the dashed line", fontsize=9)
     ax.legend(fontsize=7)
     bx.legend(fontsize=7)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+    return png_bytes(fig)
 
 
 def write_outputs(table: pd.DataFrame, summary: dict, out: Path) -> None:
