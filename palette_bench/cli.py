@@ -11,6 +11,7 @@ import click
 from palette_bench.config import ConfigError
 from palette_bench.data.files import BadImageError
 from palette_bench.report.command import report_command
+from palette_bench.study.command import study_group
 from palette_bench.tasks import task_names
 from palette_bench.train import TrainingCollapse
 from palette_bench.weights import WeightsError
@@ -35,6 +36,7 @@ def main():
 
 
 main.add_command(report_command)
+main.add_command(study_group)
 
 
 task_option = click.option("--task", required=True, type=click.Choice(task_names()), help="Palette task.")
