@@ -11,6 +11,7 @@ from palette_bench.io import atomic_write_bytes
 from palette_bench.report import FORMATS, render
 from palette_bench.report.collect import Evaluation, collect
 from palette_bench.report.footer import footer
+from palette_bench.report.foolrate import FOOL_RATE, add_fool_rate, load_scores
 from palette_bench.report.group import ABLATIONS, REPLICATES, Group, ablation_groups, ablation_value, describe_split, task_groups, variant_labels
 from palette_bench.report.multitask import LABELS, is_multi, multitask_groups
 from palette_bench.report.multitask import build_table as build_multitask_table
@@ -88,13 +89,16 @@ def _title(group: Group, what: str) -> str:
     return f"{what}: {describe_split(group.evaluations[0].split)}"
 
 
-def build(runs: str | Path) -> Report:
-    """Every table the run folders under `runs` make, in the paper's order; nothing is written."""
+def build(runs: str | Path, studies: str | Path | None = None) -> Report:
+    """Every table the run folders under `runs` make, in the paper's order; nothing is written.
+
+    `studies`: a folder of human studies; a task table gains a fool-rate column where a scored study rated its rows."""
     collected = collect(runs)
+    scores, problems = load_scores(studies)
     if not collected.evaluations:
         raise FileNotFoundError(f"{runs}: no evaluated run folders (<run>/config.json with eval/<set>/metrics.json)")
     report = Report()
-    report.messages += [f"skipped {p}" for p in collected.problems]
+    report.messages += [f"skipped {p}" for p in collected.problems] + problems
     for reason, folders in collected.ignored.items():
         report.messages.append(f"not in the task tables: {len(folders)} evaluation folder{'s' if len(folders) > 1 else ''}, {reason}")
     # a multi-task run's rows are in its own table, beside the task-specific models (report/multitask.py)
@@ -102,7 +106,10 @@ def build(runs: str | Path) -> Report:
         report.messages += [n for n in group.notes if n not in report.messages]
         labels = variant_labels(group.evaluations)
         frame, untested = build_frame(group.evaluations, lambda e: labels[e.key(*REPLICATES)], TASK_METRICS)
-        report.tables.append(Table(group.stem, _title(group, TASK_TITLES.get(group.task, group.task)), frame, "method", TASK_METRICS, notes=group.notes, footer=footer(group.evaluations, frame, untested)))
+        human = add_fool_rate(frame, scores)
+        report.tables.append(
+            Table(group.stem, _title(group, TASK_TITLES.get(group.task, group.task)), frame, "method", TASK_METRICS, trailing=(FOOL_RATE,) if human else (), notes=group.notes, footer=footer(group.evaluations, frame, untested) + human)
+        )
         headline = DEFAULT_EVAL_SET.get(group.task)
         report.figures[group.stem] = [(e, labels[e.key(*REPLICATES)]) for e in group.evaluations if e.cfg.eval_set == headline]
         for ablation in ABLATIONS:

@@ -20,11 +20,12 @@ def _formats(ctx, param, text: str) -> tuple[str, ...]:
 @click.option("--out", default="results", show_default=True, type=click.Path(file_okay=False), help="Folder for the tables and figures.")
 @click.option("--format", "formats", default=",".join(FORMATS), show_default=True, callback=_formats, help="Comma-separated: csv, tex (one fragment per table and all.tex), md, png (a sample figure per task).")
 @click.option("--root", default=None, help="Image folder of the protocol (the figures show inputs and originals).")
-def report_command(runs, out, formats, root):
+@click.option("--studies", default="studies", show_default=True, type=click.Path(file_okay=False), help="Folder of human studies (palette-bench study); a scored study adds a fool-rate column to its task's table.")
+def report_command(runs, out, formats, root, studies):
     """Turn run folders into the paper's tables (CSV, LaTeX, Markdown) and figures."""
     from palette_bench.report.build import build, write
 
-    report = build(runs)
+    report = build(runs, studies)
     written = write(report, out, formats, root)
     for message in report.messages:
         click.echo(message)
