@@ -84,7 +84,8 @@ def test_a_study_needs_nothing_of_the_run_folders_once_written(tmp_path, runs):
     study = load_study(tmp_path / "s")
     client = create_app(tmp_path / "s").test_client()
     t = study.trials[0]
-    assert client.get(f"/image/{t.left}").data == (tmp_path / "s" / "images" / t.left).read_bytes()
+    with client.get(f"/image/{t.left}") as response:
+        assert response.data == (tmp_path / "s" / "images" / t.left).read_bytes()
 
 
 @pytest.mark.parametrize(

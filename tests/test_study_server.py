@@ -81,11 +81,12 @@ def test_a_study_image_is_served_and_the_audit_sees_it(client, study):
     name = load_study(study).trials[0].left
     _opened = []
     try:
-        response = client.get(f"/image/{name}")
+        with client.get(f"/image/{name}") as response:
+            data = response.data
     finally:
         opened, _opened = _opened, None
     assert response.status_code == 200 and response.mimetype == "image/png"
-    assert response.data == (study / "images" / name).read_bytes()
+    assert data == (study / "images" / name).read_bytes()
     assert str(study / "images" / name) in opened
 
 
@@ -97,7 +98,9 @@ def test_the_rater_gets_the_trials_in_order_and_resumes_where_they_stopped(clien
     for t in trials[:3]:
         r = client.post("/api/answer", json={"trial": t.id, "choice": "left", "response_ms": 700})
         assert r.status_code == 200 and r.get_json()["stored"] is True
-    again = client.get("/api/next").get_json()  # a reload asks the server, which remembers
+    reload = client.get("/api/next")  # a reload asks the server, which remembers (and no cache answers for it)
+    assert reload.headers["Cache-Control"] == "no-store"
+    again = reload.get_json()
     assert again["answered"] == 3 and again["trial"]["id"] == trials[3].id
     other = create_app(study).test_client()  # another browser: a new rater from the first trial
     other.get("/")

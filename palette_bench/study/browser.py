@@ -42,7 +42,7 @@ def missing() -> str | None:
 
 
 @contextmanager
-def chromium(width: int = 1000, height: int = 560):
+def chromium(width: int = 960, height: int = 600):
     """A Selenium driver of headless Chromium with a fresh profile, closed on exit."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service

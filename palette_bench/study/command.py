@@ -30,7 +30,7 @@ def create_command(runs, task, methods, n, seconds, out, eval_set, seed, display
     from palette_bench.study.create import create_study, describe
 
     names = [m.strip() for m in methods.split(",") if m.strip()]
-    path = create_study(runs, task, names, n, float(seconds), out, eval_set=eval_set, seed=seed, root=root, display_px=display_px)
+    path = create_study(runs, task, names, n, int(seconds), out, eval_set=eval_set, seed=seed, root=root, display_px=display_px)
     click.echo(describe(path))
     click.echo(f"serve it with: palette-bench study serve {path}")
 

@@ -50,7 +50,6 @@ def create_app(study_dir) -> Flask:
         response = make_response(render_template_string(page, study=study.data, total=len(study.trials)))
         if _rater() is None:
             response.set_cookie(COOKIE, secrets.token_hex(16), max_age=365 * 24 * 3600, httponly=True, samesite="Strict")
-        response.headers["Cache-Control"] = "no-store"
         return response
 
     @app.get("/api/next")
@@ -64,9 +63,7 @@ def create_app(study_dir) -> Flask:
         if pending:
             t = pending[0]
             body["trial"] = {"id": t.id, "left": f"/image/{t.left}", "right": f"/image/{t.right}"}
-        response = jsonify(body)
-        response.headers["Cache-Control"] = "no-store"
-        return response
+        return jsonify(body)
 
     @app.post("/api/answer")
     def answer():
@@ -90,6 +87,12 @@ def create_app(study_dir) -> Flask:
         except DuplicateAnswer:
             return _bad(f"trial {trial} is already answered by this rater")
         return jsonify(stored=True, answered=len(store.answered(rater)), total=len(study.trials))
+
+    @app.after_request
+    def no_store(response):
+        if not request.path.startswith("/image/"):  # the page and the rater's state must never come from a cache
+            response.headers["Cache-Control"] = "no-store"
+        return response
 
     @app.get("/image/<path:name>")
     def image(name: str):
