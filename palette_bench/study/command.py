@@ -48,9 +48,14 @@ def serve_command(study, host, port):
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"warning: listening on {host}: anyone who can reach this machine's port {port} can open the study, see its images and add answers; "
                    "use it on a network you trust and stop the server when the study ends", err=True)
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     click.echo(f"study {s.folder}: {len(s.trials)} trials, shown {s.seconds:g} s; answers go to {s.folder / 'answers.db'}")
-    click.echo(f"open http://{shown}:{port}/ (Ctrl-C stops; raters can resume after a restart)", err=False)
+    if host in ("0.0.0.0", "::"):
+        import socket
+
+        click.echo(f"raters open http://{socket.gethostname()}:{port}/ (or this machine's address on the network); here: http://127.0.0.1:{port}/")
+    else:
+        click.echo(f"open http://{host}:{port}/")
+    click.echo("Ctrl-C stops the server; raters resume where they were after a restart")
     serve(study, host, port)
 
 
