@@ -225,7 +225,10 @@ def test_report_adds_the_fool_rate_of_a_scored_study_to_its_rows(tmp_path, runs)
     fooled = {t.id for t in [t for t in trials if t.method == "palette"][:7]}  # 7 of 20
     answer_all(study, "a" * 32, lambda t: other_side(t.original) if t.id in fooled else t.original)
     cli("study", "score", study)
-    cli("report", "--runs", runs, "--out", tmp_path / "out", "--format", "csv,md,tex", "--studies", tmp_path / "studies")
+    (tmp_path / "studies" / "broken").mkdir()
+    (tmp_path / "studies" / "broken" / "scores.json").write_text("{not json")
+    out = cli("report", "--runs", runs, "--out", tmp_path / "out", "--format", "csv,md,tex", "--studies", tmp_path / "studies")
+    assert f"skipped {tmp_path / 'studies' / 'broken' / 'scores.json'}: not valid JSON" in out
     table = pd.read_csv(tmp_path / "out" / "uncropping.csv").set_index("method")
     assert table.loc["palette", "fool_rate_pct"] == pytest.approx(35.0)
     assert np.isnan(table.loc["regression", "fool_rate_pct"])

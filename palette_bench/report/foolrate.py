@@ -27,9 +27,11 @@ def load_scores(studies: str | Path | None) -> tuple[list[dict], list[str]]:
     for path in sorted(Path(studies).glob(f"*/{SCORES_FILE}")):
         try:
             data = json.loads(path.read_text())
-            data["methods"].items()
-        except (ValueError, KeyError, AttributeError) as e:
-            problems.append(f"skipped {path}: not a study's scores ({e})")
+        except (UnicodeDecodeError, ValueError) as e:
+            problems.append(f"skipped {path}: not valid JSON ({e})")
+            continue
+        if not isinstance(data, dict) or not isinstance(data.get("methods"), dict):
+            problems.append(f"skipped {path}: not a study's scores (no 'methods')")
             continue
         data["path"] = str(path.parent)
         scores.append(data)

@@ -66,10 +66,6 @@ class AnswerStore:
         with closing(self._connect()) as db:
             return {row[0] for row in db.execute("SELECT trial FROM answers WHERE rater = ?", (rater,))}
 
-    def all(self) -> list[Answer]:
-        with closing(self._connect()) as db:
-            return [Answer(*row) for row in db.execute("SELECT rater, trial, choice, response_ms, answered_at FROM answers ORDER BY answered_at, rater, trial")]
-
 
 def read_answers(path: str | Path) -> list[Answer]:
     """Every stored answer, read without writing to the file (score may run while the study does)."""

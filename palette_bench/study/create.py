@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from palette_bench.io import atomic_write_json, atomic_writer
+from palette_bench.io import _umask, atomic_write_json, atomic_writer
 from palette_bench.study import IMAGES_DIR, QUESTION, STUDY_FILE
 from palette_bench.study.spec import FORMAT, load_study
 
@@ -178,12 +178,6 @@ def create_study(runs, task: str, methods: list[str], n: int, seconds: float, ou
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def describe(study_dir: Path) -> str:
