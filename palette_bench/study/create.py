@@ -24,7 +24,7 @@ from palette_bench.io import _umask, atomic_write_json, atomic_writer
 from palette_bench.study import IMAGES_DIR, QUESTION, STUDY_FILE
 from palette_bench.study.spec import FORMAT, load_study
 
-CATCH_SHARE = 0.1  # about one trial in ten, as the issue of raters' attention needs and no more
+CATCH_SHARE = 0.1  # about one trial in ten: enough to screen raters, few enough not to lengthen the study much
 MIN_CATCH_CORRECT = 0.8  # a rater who misses more than one catch trial in five is left out of the score
 CATCH_BLOCKS = 8  # the catch image is an 8x8 mosaic of the original ...
 CATCH_NOISE = 25.0  # ... with Gaussian noise of this standard deviation (8-bit levels): unmistakably not a photograph
@@ -101,10 +101,9 @@ def plan_trials(methods: list[str], n: int, inputs: list[int], seed: int) -> lis
             m = methods[k]
             rounds.append({"kind": "method", "method": m, "index": next(method_inputs), "original": next(side_of[m])})
     catch_sides = sides(n_catch)
-    total = needed
-    catch_at = set(int(p) for p in rng.choice(np.arange(1, total), size=n_catch, replace=False))  # never the first trial
+    catch_at = set(int(p) for p in rng.choice(np.arange(1, needed), size=n_catch, replace=False))  # never the first trial
     sequence, method_trials, c = [], iter(rounds), 0
-    for pos in range(total):
+    for pos in range(needed):
         if pos in catch_at:
             sequence.append({"kind": "catch", "method": None, "index": catch_inputs[c], "original": catch_sides[c]})
             c += 1
