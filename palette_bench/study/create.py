@@ -22,7 +22,7 @@ from PIL import Image
 
 from palette_bench.io import _umask, atomic_write_json, atomic_writer
 from palette_bench.study import IMAGES_DIR, QUESTION, STUDY_FILE
-from palette_bench.study.spec import FORMAT, load_study
+from palette_bench.study.spec import FORMAT, image_name, load_study
 
 CATCH_SHARE = 0.1  # about one trial in ten: enough to screen raters, few enough not to lengthen the study much
 MIN_CATCH_CORRECT = 0.8  # a rater who misses more than one catch trial in five is left out of the score
@@ -111,7 +111,7 @@ def plan_trials(methods: list[str], n: int, inputs: list[int], seed: int) -> lis
             sequence.append(next(method_trials))
     for pos, t in enumerate(sequence):
         t["id"] = f"{pos + 1:04d}"
-        t["left"], t["right"] = f"{t['id']}-left.png", f"{t['id']}-right.png"
+        t["left"], t["right"] = image_name(t["id"], "left"), image_name(t["id"], "right")
     return sequence
 
 

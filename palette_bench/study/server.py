@@ -42,7 +42,6 @@ def create_app(study_dir) -> Flask:
     page = resources.files("palette_bench.study").joinpath("page.html").read_text()
 
     app = Flask(__name__, static_folder=None)  # no static route: the study's images are the only files served
-    app.config["STUDY"] = study
     app.url_map.merge_slashes = False  # "//etc/passwd" is a name to refuse with 404, not a path to redirect to
 
     @app.get("/")

@@ -16,8 +16,13 @@ from palette_bench.study import IMAGES_DIR, STUDY_FILE
 FORMAT = 1
 SIDES = ("left", "right")
 KINDS = ("method", "catch")
-# image names as `create` writes them: nothing else is ever served (server.py)
+# image names as `create` writes them (image_name): nothing else is ever served (server.py)
 IMAGE_NAME = re.compile(r"^[0-9]{4}-(left|right)\.png$")
+
+
+def image_name(trial_id: str, side: str) -> str:
+    """The file of one side of a trial: named by trial and side only, so it does not say which is the original."""
+    return f"{trial_id}-{side}.png"
 
 
 class StudyError(ValueError):
