@@ -292,23 +292,36 @@ def test_eps_conversion_is_ddpm_eq_15():
 
 
 def test_min_snr_weights():
-    """SNR = gamma / (1 - gamma): at gamma 0.5 SNR = 1, at 0.9 SNR = 9 (k = 5 clips it), at 1 SNR = inf."""
+    """SNR = gamma / (1 - gamma): at gamma 0.5 SNR = 1, at 0.9 SNR = 9 (k = 5 clips it), at 1 SNR = inf.
+
+    L2 divides min(SNR, k) by SNR (eps) or SNR + 1 (v), L1 by their square roots."""
     gamma = torch.tensor([0.5, 0.9, 0.1, 1.0], dtype=torch.float64)
     snr = [1.0, 9.0, 1 / 9, math.inf]
     expected = {
-        "x0": [1.0, 5.0, 1 / 9, 5.0],
-        "eps": [1.0, 5 / 9, 1.0, 0.0],
-        "v": [0.5, 0.5, (1 / 9) / (1 / 9 + 1), 0.0],
+        ("x0", 2): [1.0, 5.0, 1 / 9, 5.0],
+        ("eps", 2): [1.0, 5 / 9, 1.0, 0.0],
+        ("v", 2): [0.5, 0.5, (1 / 9) / (1 / 9 + 1), 0.0],
+        ("x0", 1): [1.0, 5.0, 1 / 9, 5.0],
+        ("eps", 1): [1.0, 5 / 3, 1 / 3, 0.0],
+        ("v", 1): [1 / math.sqrt(2), 5 / math.sqrt(10), 1 / (3 * math.sqrt(10)), 0.0],
     }
-    for parameterization, want in expected.items():
-        got = min_snr_weight(gamma, parameterization, 5.0)
+    for (parameterization, p), want in expected.items():
+        got = min_snr_weight(gamma, parameterization, 5.0, p)
         assert got.dtype == torch.float64 and bool(torch.isfinite(got).all())
-        np.testing.assert_allclose(got.numpy(), want, rtol=1e-12, atol=0, err_msg=f"{parameterization}, SNR {snr}")
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-12, atol=0, err_msg=f"{parameterization}, p = {p}, SNR {snr}")
+    assert torch.equal(min_snr_weight(gamma, "eps", 5.0), min_snr_weight(gamma, "eps", 5.0, 2))  # L2 unless told
+    with pytest.raises(ValueError, match="p must be 1 or 2"):
+        min_snr_weight(gamma, "eps", 5.0, 3)
 
 
-def test_min_snr_weights_the_same_clean_image_error_alike():
-    """One estimate (eps_hat, y0_hat) scored as eps, v or y0: with min-SNR weighting (p = 2) each loss is
-    min(SNR, k) ||y0_hat - y0||^2, the weighting Hang et al. 2023 define on x0."""
+@pytest.mark.parametrize("p", [2, 1])
+def test_min_snr_weights_the_same_clean_image_error_alike(p):
+    """One estimate (eps_hat, y0_hat) scored as eps, v or y0: with min-SNR weighting each |.|^p loss is
+    min(SNR, k) mean |y0_hat - y0|^p, the weighting Hang et al. 2023 define on x0.
+
+    The outputs are mutually consistent (one y0_hat, expressed as eps, v and y0 at the same y_t), so
+    their errors differ pixel by pixel by the factors sqrt(SNR) and sqrt(SNR + 1), raised to the power p.
+    """
     y0, condition, _, gamma, eps = make_batch(masked=False)
     gamma = torch.tensor([0.02, 0.5, 0.9, 0.9999])  # SNR below and above k = 5
     y0, eps = y0.double(), eps.double()
@@ -316,10 +329,10 @@ def test_min_snr_weights_the_same_clean_image_error_alike():
     y0_hat = y0 + 0.1 * draw_noise((3, 8, 8), gens("err", 4), dtype=torch.float64)
     eps_hat = eps_and_y0(y0_hat, y_t, gamma, "x0")[0]  # the eps consistent with y_t and y0_hat
     snr = gamma.double() / (1 - gamma.double())
-    want = snr.clamp(max=5.0) * (y0_hat - y0).square().mean(dim=(1, 2, 3))
+    want = snr.clamp(max=5.0) * (y0_hat - y0).abs().pow(p).mean(dim=(1, 2, 3))
     for parameterization in PARAMETERIZATIONS:
         out = target(y0_hat, eps_hat, gamma, parameterization)
-        loss = palette_loss(lambda x, g: out, y0, condition.double(), None, gamma, eps, parameterization=parameterization, weighting="min-snr")
+        loss = palette_loss(lambda x, g: out, y0, condition.double(), None, gamma, eps, p, parameterization=parameterization, weighting="min-snr")
         torch.testing.assert_close(loss, want, rtol=1e-6, atol=0, msg=parameterization)
     with pytest.raises(ValueError, match="weighting"):
         palette_loss(lambda x, g: eps, y0, condition, None, gamma, eps, weighting="snr")

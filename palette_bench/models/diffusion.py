@@ -222,21 +222,28 @@ def eps_and_y0(output: torch.Tensor, y_t: torch.Tensor, gamma, parameterization:
     return b * y_t + a * output, a * y_t - b * output
 
 
-def min_snr_weight(gamma: torch.Tensor, parameterization: str = "eps", k: float = 5.0) -> torch.Tensor:
-    """Min-SNR-gamma loss weight [B] (Hang et al. 2023), SNR = gamma / (1 - gamma), float64.
+def min_snr_weight(gamma: torch.Tensor, parameterization: str = "eps", k: float = 5.0, p: int = 2) -> torch.Tensor:
+    """Min-SNR-gamma loss weight [B] (Hang et al. 2023), SNR = gamma / (1 - gamma), float64, for the loss |.|^p.
 
-    The paper's weight min(SNR, k) is for an x0 loss; the x0 error is the eps error times SNR^-1/2 and
-    the v error times (SNR + 1)^-1/2, so the same weighting reads min(SNR, k) / SNR on an eps loss and
-    min(SNR, k) / (SNR + 1) on a v loss.
+    The paper's weight min(SNR, k) is for an x0 loss. For one estimate y0_hat, with y_t fixed, the errors
+    of the three outputs are proportional pixel by pixel:
+        eps_hat - eps = -sqrt(SNR) (y0_hat - y0),   v_hat - v = -sqrt(SNR + 1) (y0_hat - y0)
+    (eps = (y_t - sqrt(gamma) y0) / sqrt(1 - gamma), v = sqrt(gamma) eps - sqrt(1 - gamma) y0, 1 / (1 - gamma) = SNR + 1).
+    A |.|^p loss raises that factor to the p-th power, so the same weighting reads
+    min(SNR, k) / SNR^(p/2) on an eps loss and min(SNR, k) / (SNR + 1)^(p/2) on a v loss:
+    min(SNR, k) / SNR and min(SNR, k) / (SNR + 1) for L2, min(SNR, k) / sqrt(SNR) and
+    min(SNR, k) / sqrt(SNR + 1) for L1.
     """
     _check(parameterization)
+    if p not in (1, 2):
+        raise ValueError(f"min_snr_weight: p must be 1 or 2, got {p}")
     gamma = torch.as_tensor(gamma).to(torch.float64)
     snr = gamma / (1.0 - gamma)  # gamma = 1 gives inf, and weight 0 (eps, v) or k (x0), never NaN
     clipped = snr.clamp(max=k)
     if parameterization == "eps":
-        return clipped / snr
+        return clipped / snr.pow(p / 2)
     if parameterization == "v":
-        return clipped / (snr + 1.0)
+        return clipped / (snr + 1.0).pow(p / 2)
     return clipped
 
 
@@ -248,7 +255,7 @@ def palette_loss(model, y0, condition, mask, gamma, eps, p: int = 2, parameteriz
 
     The target is eps (Palette's), v or y0 (see `target`). With a mask only pixels to generate count:
     sum(mask * err) / (C * sum(mask)). weighting "min-snr" multiplies each example by
-    `min_snr_weight`. The caller averages over the batch.
+    `min_snr_weight` for this p and parameterization. The caller averages over the batch.
     """
     if p not in (1, 2):
         raise ValueError(f"palette_loss: p must be 1 or 2, got {p}")
@@ -258,7 +265,7 @@ def palette_loss(model, y0, condition, mask, gamma, eps, p: int = 2, parameteriz
     output = model(network_input(condition, y_t, y0, mask), gamma)
     loss = masked_error(output, target(y0, eps, gamma, parameterization), mask, p)
     if weighting == "min-snr":
-        loss = loss * min_snr_weight(gamma, parameterization, min_snr_gamma).to(loss)
+        loss = loss * min_snr_weight(gamma, parameterization, min_snr_gamma, p).to(loss)
     return loss
 
 
