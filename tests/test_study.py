@@ -13,7 +13,7 @@ from palette_bench.data.evalset import EvalSet
 from palette_bench.images import to_uint8
 from palette_bench.protocols import load_protocol
 from palette_bench.study.create import create_study
-from palette_bench.study.score import score_study
+from palette_bench.study.score import fool_rate_interval, score_study
 from palette_bench.study.spec import load_study
 from studyfolders import answer_all, other_side, output_image, write_runs
 
@@ -135,6 +135,19 @@ def study(tmp_path):
     return create_study(runs, "uncropping", ["palette", "regression"], 40, 3.0, tmp_path / "study")
 
 
+def wilson(k, n, z=1.959963984540054):
+    """Wilson's 95% interval for k of n in closed form: the pooled answers as if each were independent."""
+    centre = (k / n + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(k / n * (1 - k / n) / n + z * z / (4 * n * n))
+    return centre - half, centre + half
+
+
+def holds_pooled_wilson(ci, k, n):
+    """The interval contains the share and Wilson's pooled interval, so it is never more certain than the answers allow."""
+    low, high = wilson(k, n)
+    return ci[0] <= k / n <= ci[1] and ci[0] <= low + 1e-9 and ci[1] >= high - 1e-9 and ci[1] > ci[0]
+
+
 def attentive(rng, fooled: float):
     """A rater who gets every catch trial right and picks the output with probability `fooled`."""
     return lambda t: t.original if t.kind == "catch" else (other_side(t.original) if rng.random() < fooled else t.original)
@@ -174,11 +187,51 @@ def test_one_rater_gets_wilsons_interval(study):
     fooled = {t.id for t in palette[:13]}  # 13 of 40
     answer_all(study, "f" * 32, lambda t: other_side(t.original) if t.id in fooled else t.original)
     e = score_study(study)["methods"]["palette"]
-    k, n, z = 13, 40, 1.959963984540054
-    centre = (k / n + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * math.sqrt(k / n * (1 - k / n) / n + z * z / (4 * n * n))
     assert e["fool_rate"] == pytest.approx(13 / 40) and e["interval"] == "Wilson (one rater)"
-    assert e["ci95"] == pytest.approx([centre - half, centre + half], abs=1e-9)
+    assert e["ci95"] == pytest.approx(list(wilson(13, 40)), abs=1e-9)
+
+
+@pytest.mark.parametrize("raters", [1, 2, 3, 20])
+def test_raters_all_fooled_alike_get_no_zero_width_interval(study, raters):
+    """Every rater is fooled by palette on 0 of 40 trials and by regression on 40 of 40: every
+    bootstrap resample is the same share, yet the answers do not show the rate is exactly 0 or 1."""
+    for r in range(raters):
+        answer_all(study, f"{r:032x}", lambda t: other_side(t.original) if t.method == "regression" else t.original)
+    methods = score_study(study, write=False)["methods"]
+    n = 40 * raters
+    assert methods["palette"]["fool_rate"] == 0.0 and holds_pooled_wilson(methods["palette"]["ci95"], 0, n)
+    assert methods["regression"]["fool_rate"] == 1.0 and holds_pooled_wilson(methods["regression"]["ci95"], n, n)
+
+
+def test_raters_who_stopped_early_and_fooled_nobody_get_an_interval_from_their_answers(study):
+    """Three raters who stopped after different numbers of trials, never fooled: the bootstrap over
+    them is [0, 0] whatever it draws; Wilson over their answers is not."""
+    from palette_bench.study.answers import AnswerStore
+
+    trials = load_study(study).trials
+    store = AnswerStore(study / "answers.db")
+    for r, stop in enumerate((len(trials), 50, 25)):
+        for t in trials[:stop]:
+            store.add(f"{r:032x}", t.id, t.original, 800.0)
+    result = score_study(study, write=False)
+    e = result["methods"]["palette"]
+    shown = [sum(t.method == "palette" for t in trials[:stop]) for stop in (len(trials), 50, 25)]
+    assert result["raters"]["kept"] == 3 and e["raters"] == 3 and e["answers"] == sum(shown) and len(set(shown)) == 3
+    assert e["fool_rate"] == 0.0 and holds_pooled_wilson(e["ci95"], 0, sum(shown))
+
+
+def test_no_interval_is_narrower_than_pooled_wilson():
+    """Random studies: 1 to 24 raters with 1 to 60 trials each, fooled at one shared rate (0, 1 or
+    any) or at rates of their own."""
+    rng = np.random.default_rng(7)
+    for case in range(60):
+        raters = int(rng.integers(1, 25))
+        shown = rng.integers(1, 61, raters)
+        rate = [0.0, 1.0, rng.uniform()][case % 3]
+        rates = np.full(raters, rate) if case % 2 else rng.beta(2, 3, raters)
+        picked = rng.binomial(shown, rates)
+        low, high, _ = fool_rate_interval(picked.astype(np.float64), shown.astype(np.float64), seed=case)
+        assert holds_pooled_wilson((low, high), picked.sum(), shown.sum()), (picked.tolist(), shown.tolist(), low, high)
 
 
 def test_raters_failing_the_catch_trials_are_left_out_and_counted(study):
@@ -209,6 +262,7 @@ def test_score_gives_mean_response_time_per_method_and_json(study):
     assert result["methods"]["palette"]["mean_response_s"] == pytest.approx(0.9)
     assert result["methods"]["regression"]["fool_rate"] == pytest.approx(0.5)
     assert result["methods"]["palette"]["fool_rate"] == 0.0
+    assert result["methods"]["palette"]["ci95"][0] == 0.0 and holds_pooled_wilson(result["methods"]["palette"]["ci95"], 0, 80)  # two raters at 0 of 40: not [0, 0]
     assert json.loads((study / "scores.json").read_text())["methods"] == result["methods"]
 
 
