@@ -1,7 +1,9 @@
 """`palette-bench study create` and `study score`, and the fool-rate column of `report`."""
 
+import hashlib
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -58,6 +60,11 @@ def test_create_pairs_each_output_with_its_original_interleaved_and_counterbalan
             assert np.array_equal(shown, output_image(t.method, t.index))
         else:  # the catch image is far from its original: a 8x8 mosaic under heavy noise
             assert np.abs(shown.astype(float) - real).mean() > 15
+    for m, source in study.methods.items():  # created_from: the output files the trials took, in order, and their sha256
+        samples = source["created_from"]["samples"]
+        assert samples == [f"samples/{t.index:06d}.png" for t in trials if t.method == m]
+        files = b"".join((runs / source["run"] / "eval" / source["eval_dir"] / s).read_bytes() for s in samples)
+        assert source["created_from"]["sha256"] == hashlib.sha256(files).hexdigest()
 
 
 def test_the_same_seed_writes_the_same_study_and_another_seed_another(tmp_path, runs):
@@ -288,3 +295,39 @@ def test_report_adds_the_fool_rate_of_a_scored_study_to_its_rows(tmp_path, runs)
     assert np.isnan(table.loc["regression", "fool_rate_pct"])
     md = (tmp_path / "out" / "uncropping.md").read_text()
     assert "Fool rate (%)" in md and "35.0 [" in md and "human study first" in md and "1 of 1 raters kept" in md
+
+
+def test_report_attaches_a_fool_rate_only_to_the_outputs_the_raters_saw(tmp_path, runs):
+    """A run re-run under the same folder name holds other outputs: the study's fool rate is not theirs."""
+    import pandas as pd
+
+    study = create_study(runs, "uncropping", ["palette", "regression"], 10, 3.0, tmp_path / "studies" / "first")
+    answer_all(study, "a" * 32, lambda t: t.original)
+    cli("study", "score", study)
+    palette = runs / "builtin-uncropping-palette-smoke"
+
+    def report(name):
+        out = cli("report", "--runs", runs, "--out", tmp_path / name, "--format", "csv,md", "--studies", tmp_path / "studies")
+        table = pd.read_csv(tmp_path / name / "uncropping.csv").set_index("method")
+        return out + (tmp_path / name / "uncropping.md").read_text(), table["fool_rate_pct"]
+
+    made, eval_dir = load_study(study).methods["palette"]["created_from"], load_study(study).methods["palette"]["eval_dir"]
+    shown = {int(Path(s).stem) for s in made["samples"]}
+    unshown = min(set(range(50)) - shown)
+    Image.fromarray(output_image("regression", unshown)).save(palette / "eval" / eval_dir / "samples" / f"{unshown:06d}.png")
+    text, rates = report("unchanged")  # an output no rater saw changed: the fool rate still holds
+    assert rates["palette"] == 0.0 and rates["regression"] == 0.0 and "skipped" not in text
+
+    first = made["samples"][0]
+    Image.fromarray(output_image("regression", int(Path(first).stem))).save(palette / "eval" / eval_dir / first)  # palette re-run: other pixels
+    text, rates = report("recreated")
+    assert np.isnan(rates["palette"]) and rates["regression"] == 0.0
+    assert f"Fool rate skipped: human study {study} for run folder {palette}: {eval_dir}/samples no longer holds the outputs its raters saw" in text
+
+    scores = json.loads((study / "scores.json").read_text())  # a study scored before studies recorded the hash
+    for entry in scores["methods"].values():
+        del entry["created_from"]
+    (study / "scores.json").write_text(json.dumps(scores))
+    text, rates = report("unrecorded")
+    assert rates.isna().all()
+    assert f"Fool rate skipped: human study {study} for run folder {runs / 'builtin-uncropping-regression-smoke'}: its scores record no hash" in text

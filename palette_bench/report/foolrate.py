@@ -1,7 +1,10 @@
 """The fool-rate column: a task table's rows that a scored human study (`palette-bench study score`) rated.
 
 A study's scores.json names, per method, the run folder and evaluation folder whose outputs the
-raters saw; a table row gets the fool rate of the study that showed its own outputs. Nothing is
+raters saw; a table row gets the fool rate of the study that showed its own outputs. Folder names
+alone do not say that: a run re-run or recreated under the same name holds other outputs. So the
+row's output files are hashed as the study recorded them at `study create` (created_from), and a
+study whose hash differs, or that records none, is skipped with a line saying why. Nothing else is
 recomputed here: the column is what `study score` wrote, with its interval and its screening.
 """
 
@@ -15,6 +18,7 @@ import pandas as pd
 
 from palette_bench.report.tables import SEED_ROW
 from palette_bench.study import SCORES_FILE
+from palette_bench.study.spec import outputs_sha256
 
 FOOL_RATE = "Fool rate (%)"
 
@@ -38,8 +42,22 @@ def load_scores(studies: str | Path | None) -> tuple[list[dict], list[str]]:
     return scores, problems
 
 
+def outputs_changed(entry: dict, eval_dir: Path) -> str | None:
+    """Why a study's fool rate cannot go to the outputs now in `eval_dir` (None when they are the ones its raters saw)."""
+    made = entry.get("created_from")
+    if not isinstance(made, dict) or not isinstance(made.get("sha256"), str) or not isinstance(made.get("samples"), list):
+        return "its scores record no hash of the outputs it showed (made or scored by an older palette-bench): whether the run folder still holds them cannot be checked"
+    try:
+        now = outputs_sha256(eval_dir, made["samples"])
+    except OSError as e:
+        return f"an output its raters saw is gone ({e.strerror}: {e.filename})"
+    if now != made["sha256"]:
+        return f"{eval_dir.name}/samples no longer holds the outputs its raters saw (their sha256 differs from created_from: the run was re-run or recreated)"
+    return None
+
+
 def add_fool_rate(frame: pd.DataFrame, scores: list[dict]) -> list[str]:
-    """Add the fool-rate columns to `frame` where a study rated a row's outputs; the footer lines saying how (none when no row was rated)."""
+    """Add the fool-rate columns to `frame` where a study rated a row's outputs; the footer lines saying how, or why a study was skipped (none when no study names a row)."""
     rated: dict[tuple[str, str], tuple[dict, dict]] = {}
     for study in scores:
         for entry in study["methods"].values():
@@ -47,10 +65,14 @@ def add_fool_rate(frame: pd.DataFrame, scores: list[dict]) -> list[str]:
             if key in rated and rated[key][0]["path"] != study["path"]:
                 raise ValueError(f"{rated[key][0]['path']} and {study['path']} both score the outputs of {key[0]}/eval/{key[1]}: one table cell, two studies; move one of them out of the studies folder")
             rated[key] = (study, entry)
-    cells, used = [], []
+    cells, used, skipped = [], [], []
     for r in frame.itertuples():
         hit = rated.get((Path(r.run).name, Path(r.eval_dir).name)) if r.row == SEED_ROW else None
-        if hit is None or hit[1].get("fool_rate") is None:
+        rated_here = hit is not None and hit[1].get("fool_rate") is not None
+        why = outputs_changed(hit[1], Path(r.eval_dir)) if rated_here else None
+        if why:
+            skipped.append(f"Fool rate skipped: human study {hit[0]['path']} for run folder {r.run}: {why}.")
+        if not rated_here or why:
             cells.append(("", np.nan, np.nan, np.nan))
             continue
         study, entry = hit
@@ -58,10 +80,11 @@ def add_fool_rate(frame: pd.DataFrame, scores: list[dict]) -> list[str]:
         cells.append((f"{100 * entry['fool_rate']:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]", 100 * entry["fool_rate"], 100 * lo, 100 * hi))
         if study not in used:
             used.append(study)
-    if not used:
+    if not used and not skipped:
         return []
+    # the column stays, empty, when every study was skipped: its footer says why no row has a fool rate
     frame[FOOL_RATE], frame["fool_rate_pct"], frame["fool_rate_pct_lo"], frame["fool_rate_pct_hi"] = zip(*cells)
-    lines = []
+    lines = list(skipped)
     for study in used:
         r = study["raters"]
         intervals = "; ".join(sorted({e["interval"] for e in study["methods"].values() if e.get("fool_rate") is not None}))

@@ -22,7 +22,7 @@ from PIL import Image
 
 from palette_bench.io import _umask, atomic_write_json, atomic_writer
 from palette_bench.study import IMAGES_DIR, QUESTION, STUDY_FILE
-from palette_bench.study.spec import FORMAT, image_name, load_study
+from palette_bench.study.spec import FORMAT, image_name, load_study, outputs_sha256
 
 CATCH_SHARE = 0.1  # about one trial in ten: enough to screen raters, few enough not to lengthen the study much
 MIN_CATCH_CORRECT = 0.8  # a rater who misses more than one catch trial in five is left out of the score
@@ -41,6 +41,15 @@ def catch_image(original: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def _save(path: Path, hwc: np.ndarray) -> None:
     with atomic_writer(path) as f:
         Image.fromarray(hwc).save(f, format="PNG")
+
+
+def created_from(run: Path, eval_dir: Path, indices: list[int]) -> dict:
+    """Where a method's trials took their outputs: the run folder (for people; `report` matches by
+    folder name), the output files under its evaluation folder in trial order, and their sha256."""
+    from palette_bench.data.predictions import sample_filename
+
+    samples = [f"samples/{sample_filename(i)}" for i in indices]
+    return {"path": str(run.resolve()), "samples": samples, "sha256": outputs_sha256(eval_dir, samples)}
 
 
 def resolve_methods(runs: str | Path, task: str, eval_set: str, methods: list[str]):
@@ -164,7 +173,7 @@ def create_study(runs, task: str, methods: list[str], n: int, seconds: float, ou
             "seed": seed,
             "n_per_method": n,
             "catch": {"share": CATCH_SHARE, "min_correct": MIN_CATCH_CORRECT, "trials": sum(t["kind"] == "catch" for t in trials), "degradation": f"{CATCH_BLOCKS}x{CATCH_BLOCKS} mosaic of the original with Gaussian noise, sd {CATCH_NOISE:g} levels"},
-            "methods": {m: {"run": e.run.name, "eval_dir": e.eval_dir.name, "method": e.cfg.method, "created_from": str(e.run.resolve())} for m, e in chosen.items()},
+            "methods": {m: {"run": e.run.name, "eval_dir": e.eval_dir.name, "method": e.cfg.method, "created_from": created_from(e.run, e.eval_dir, [t["index"] for t in trials if t["method"] == m])} for m, e in chosen.items()},
             "trials": [{k: t[k] for k in ("id", "kind", "method", "index", "left", "right", "original")} for t in trials],
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "made_by": version(),

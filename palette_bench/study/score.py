@@ -106,7 +106,8 @@ def score_study(study_dir, write: bool = True) -> dict:
                 shown.append(len(mine))
                 picked.append(sum(not trials[a.trial].picked_original(a.choice) for a in mine))
                 times += [a.response_ms / 1000 for a in mine]
-        entry = {"run": source["run"], "eval_dir": source["eval_dir"], "raters": len(shown), "answers": int(sum(shown))}
+        # created_from goes with the score: report checks it against the run folder's outputs before attaching the fool rate
+        entry = {"run": source["run"], "eval_dir": source["eval_dir"], "created_from": source.get("created_from"), "raters": len(shown), "answers": int(sum(shown))}
         if shown:
             k, n = np.array(picked, dtype=np.float64), np.array(shown, dtype=np.float64)
             lo, hi, how = fool_rate_interval(k, n, seed=int(study.data["seed"]))

@@ -6,6 +6,7 @@ that does not describe a complete study, with one line naming the file and the p
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -23,6 +24,19 @@ IMAGE_NAME = re.compile(r"^[0-9]{4}-(left|right)\.png$")
 def image_name(trial_id: str, side: str) -> str:
     """The file of one side of a trial: named by trial and side only, so it does not say which is the original."""
     return f"{trial_id}-{side}.png"
+
+
+def outputs_sha256(eval_dir: str | Path, samples: list[str]) -> str:
+    """sha256 of the files `samples` (paths under `eval_dir`) read one after the other, in order:
+    what `cat` of them piped to `sha256sum` prints. `create` records it for the outputs a method's
+    trials show (study.json's `created_from`), and `report` compares it with the run folder's files
+    now, so a fool rate never attaches to outputs the raters did not see."""
+    digest = hashlib.sha256()
+    for name in samples:
+        with open(Path(eval_dir) / name, "rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
 
 
 class StudyError(ValueError):
