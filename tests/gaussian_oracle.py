@@ -1,4 +1,4 @@
-"""Gaussian data: the one case where the exact denoiser and the exact probability-flow ODE are known in closed form.
+"""Gaussian data: a case where the exact denoiser and the exact probability-flow ODE are known in closed form.
 
 Every pixel of y0 is independent, y0 ~ N(mu, s^2), with mu and s per channel (or one pair for all).
 At y_t = sqrt(gamma) y0 + sqrt(1 - gamma) eps the pair (y0, y_t) is jointly Gaussian, with
