@@ -1,12 +1,16 @@
-"""Bootstrap intervals and the reference-statistics cache key."""
+"""Bootstrap intervals, their Monte-Carlo error, FID replicates from bootstrap counts, and the reference-statistics cache key."""
+
+import subprocess
+import sys
 
 import numpy as np
+import pytest
 import torch
 
 from conftest import make_image
 from palette_bench.data.sources import FileImages
 from palette_bench.metrics import bootstrap as bs
-from palette_bench.metrics.fid import FrechetToReference, statistics
+from palette_bench.metrics.fid import FrechetReplicates, FrechetToReference, statistics
 from palette_bench.metrics.reference import cache_key, reference_features
 
 
@@ -49,10 +53,82 @@ def test_interval_removes_the_resampling_bias_of_set_distances():
     assert lo < value < hi
 
 
-def test_interval_is_reproducible_and_optional():
+def test_interval_is_the_seeded_streams_in_any_process_and_optional():
+    """The interval is that of the stream of seed 0, recomputed here by hand; another seed gives another, a fresh process the same."""
     v = np.arange(100.0)
-    assert bs.mean_ci(v, 50) == bs.mean_ci(v, 50)
+    means = v[np.random.default_rng(0).integers(0, 100, size=(50, 100))].mean(axis=1)
+    lo, median, hi = np.percentile(means, [2.5, 50, 97.5])
+    assert bs.mean_ci(v, 50) == pytest.approx((lo - median + v.mean(), hi - median + v.mean()), rel=1e-12)
+    assert bs.mean_ci(v, 50, seed=1) != bs.mean_ci(v, 50)
+    code = "import numpy as np; from palette_bench.metrics import bootstrap as bs; print(repr(bs.mean_ci(np.arange(100.0), 50)))"
+    fresh = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert fresh.stdout.strip() == repr(bs.mean_ci(v, 50))
     assert bs.mean_ci(v, 0) is None and bs.mean_ci(v[:1], 50) is None
+
+
+def test_the_first_replicates_do_not_depend_on_how_many_are_drawn():
+    """What lets compare keep an evaluation's replicates and extend them: replicate r is the same resample in every call."""
+    assert np.array_equal(bs.resamples(1013, 300, 7)[:200], bs.resamples(1013, 200, 7))
+    counts = bs.resample_counts(1013, 200, 300, 7)
+    assert counts.shape == (100, 1013) and (counts.sum(axis=1) == 1013).all()
+    assert np.array_equal(counts[5], np.bincount(bs.resamples(1013, 300, 7)[205], minlength=1013))
+
+
+@pytest.mark.parametrize("n, d", [(400, 16), (30, 64)])
+def test_fid_from_bootstrap_counts_is_fid_of_the_resampled_rows(n, d):
+    """The counted route against FrechetToReference.fast on the copied rows, with more inputs than dimensions and with fewer."""
+    rng = np.random.default_rng(n)
+    mix = rng.normal(size=(d, d)) / np.sqrt(d)
+    mu, sigma = statistics(rng.normal(size=(2000, d)) @ mix)
+    x = rng.normal(size=(n, d)) @ mix * 1.2 + 0.3
+    fid = FrechetToReference(mu, sigma)
+    counted = FrechetReplicates(x, mu, sigma, device="cpu")(bs.resample_counts(n, 0, 20, 3))
+    rows = np.array([fid.fast(x[i]) for i in bs.resamples(n, 20, 3)])
+    # with fewer inputs than dimensions the covariance is singular: square roots of eigenvalues
+    # at rounding level carry ~1e-8 of relative error in either route
+    assert counted == pytest.approx(rows, rel=1e-12 if n > d else 1e-7)
+    assert FrechetReplicates(x, mu, sigma, device="cpu")(np.ones((1, n)))[0] == pytest.approx(fid(x), rel=1e-12 if n > d else 1e-7)
+    # the torch route that a CUDA device takes, here on the CPU
+    on_torch = FrechetReplicates(x, mu, sigma, device="cpu")
+    on_torch.y = torch.from_numpy(on_torch.y)
+    assert on_torch(bs.resample_counts(n, 0, 20, 3)) == pytest.approx(counted, rel=1e-12 if n > d else 1e-7)
+
+
+def test_monte_carlo_error_of_a_quantile_matches_its_spread_over_independent_draws():
+    """The order-statistic estimate against the standard deviation of the 2.5% quantile over 400 independent sets of 300 replicates."""
+    rng = np.random.default_rng(4)
+    sets = rng.standard_normal(size=(400, 300))
+    spread = np.percentile(sets, 2.5, axis=1).std()
+    estimates = np.array([bs.quantile_mc_se(s, 0.025) for s in sets])
+    assert np.median(estimates) == pytest.approx(spread, rel=0.2)
+    assert spread == pytest.approx(2.67 / np.sqrt(300), rel=0.15)  # sqrt(q (1 - q) / R) / pdf(quantile) for a normal
+
+
+def test_replicates_are_added_until_the_monte_carlo_error_is_small_or_cannot_change_the_verdict():
+    rule = bs.MonteCarloRule(floor=200, block=100, cap=1000, fraction=0.05, settled=3.0)
+    rng = np.random.default_rng(5)
+    stream = rng.standard_normal(5000)
+    asked = []
+
+    def of(shift):
+        def replicates(k):
+            asked.append(k)
+            return stream[:k] + shift
+        return replicates
+
+    # far from 0: settled at the floor
+    ci, count, se = bs.adaptive_interval(of(10.0), 10.0, rule)
+    assert count == 200 and asked == [200] and ci[0] > 3 * se[0]
+    # an end point near 0: blocks are added until the end points are precise
+    asked.clear()
+    ci, count, se = bs.adaptive_interval(of(1.96), 1.96, rule)
+    assert count > 200 and asked == list(range(200, count + 1, 100)) and max(se) <= 0.05 * (ci[1] - ci[0])
+    # a demand the cap cannot meet stops at the cap
+    asked.clear()
+    ci, count, se = bs.adaptive_interval(of(1.96), 1.96, bs.MonteCarloRule(fraction=0.001))
+    assert count == 1000 and asked[-1] == 1000
+    # the interval is percentile_interval of exactly the replicates it stopped at
+    assert ci == bs.percentile_interval(stream[:1000] + 1.96, 1.96) and se == bs.interval_mc_se(stream[:1000] + 1.96)
 
 
 class _FakeExtractor:
