@@ -7,14 +7,17 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from conftest import write_small_builtin
+from runfolders import write_eval
 from standins import perturb
 from test_eval_protocol import TINY_JUDGE, originals, write_method
 
+import palette_bench.compare as compare_module
 from palette_bench.cli import main
-from palette_bench.compare import CompareError, compare, finite_mean, paired_interval, verdict
+from palette_bench.compare import HIGHER_IS_BETTER, CompareError, compare, finite_mean, paired_interval, verdict
 from palette_bench.evaluate import EvalOptions, evaluate_protocol
+from palette_bench.io import atomic_write_npz
 from palette_bench.metrics import bootstrap as bs
-from palette_bench.metrics.fid import FrechetToReference, statistics
+from palette_bench.metrics.fid import FrechetReplicates, FrechetToReference, statistics
 from palette_bench.metrics.kid import ResampledKID, kid
 from palette_bench.metrics.reference import cache_root
 from palette_bench.protocols import load_protocol
@@ -202,15 +205,130 @@ def test_two_classical_runs_end_to_end(tmp_path):
     assert lines[0].startswith("A: ") and lines[1].startswith("B: ") and "verdict" in lines[3]
     assert any(line.split()[0] == "psnr" for line in lines[4:]) and "is: skipped" not in res.output  # IS needs 10 inputs: in neither
 
-    res = CliRunner().invoke(main, ["compare", str(runs[0] / "eval" / "ff20-30" / "metrics.json"), str(runs[1]), "--json", "--metrics", "fid,psnr"])
+    res = CliRunner().invoke(main, ["compare", str(runs[0] / "eval" / "ff20-30" / "metrics.json"), str(runs[1]), "--json", "--metrics", "fid,psnr,ssim"])
     assert res.exit_code == 0, res.output
     r = json.loads(res.output)
-    assert set(r["metrics"]) == {"fid", "psnr", "psnr_mask"} and r["replicates"] == 1000 and r["n"] == 4
-    for m in r["metrics"].values():
-        assert m["verdict"] in ("A better", "B better", "cannot decide") and len(m["ci95"]) == 2
+    assert set(r["metrics"]) == {"fid", "psnr", "psnr_mask", "ssim", "ssim_mask"} and r["replicates"] == 1000 and r["n"] == 4
+    # pixel metrics: the interval and verdict recomputed here from the two arrays; FID: the verdict its interval implies
+    arrays = [np.load(run / "eval" / "ff20-30" / "eval_arrays.npz") for run in runs]
+    decided = []
+    for name, m in r["metrics"].items():
+        if name != "fid":
+            d = arrays[0][name] - arrays[1][name]
+            means = d[np.random.default_rng(0).integers(0, 4, size=(1000, 4))].mean(axis=1)
+            lo, median, hi = np.percentile(means, [2.5, 50, 97.5])
+            assert m["ci95"] == pytest.approx([lo - median + d.mean(), hi - median + d.mean()], rel=1e-9, abs=1e-12), name
+        lo, hi = m["ci95"]
+        expected = "cannot decide" if lo <= 0 <= hi else ("A better" if (lo > 0) == (name in HIGHER_IS_BETTER) else "B better")
+        assert m["verdict"] == expected, name
+        decided += [name] if expected != "cannot decide" else []
+    assert decided == ["ssim", "ssim_mask"]  # biharmonic keeps structure better on all four inputs: the check has a decided case
 
     shutil.copytree(runs[0] / "eval" / "ff20-30", runs[0] / "eval" / "center")
     res = CliRunner().invoke(main, ["compare", str(runs[0]), str(runs[1])])
     assert res.exit_code == 2 and "has several evaluations; name one: " in res.output and "eval/center, " in res.output
     res = CliRunner().invoke(main, ["compare", str(runs[1]), str(runs[1]), "--metrics", "sharpness"])
     assert res.exit_code == 2 and "unknown metric 'sharpness'" in res.output
+
+
+def _synthetic(runs, name, pool, fid, method="palette", **per_input):
+    """A hand-written evaluation with pool features (FID against the reference under the cache key write_eval records) and per-input values."""
+    n = len(pool)
+    ev = write_eval(runs, name, {"fid": fid(pool), **per_input}, method=method, n=n)
+    with np.load(ev / "eval_arrays.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    np.savez(ev / "eval_arrays.npz", **arrays, pool=pool, logits=np.zeros((n, 4)))
+    return ev
+
+
+def _reference(rng, d=8, scale=1.0):
+    mu, sigma = statistics(rng.normal(size=(400, d)) * scale)
+    atomic_write_npz(cache_root() / "reference" / f"{'c' * 64}.npz", mu=mu, sigma=sigma)
+    return FrechetToReference(mu, sigma)
+
+
+def test_psnr_compares_the_same_inputs_on_both_sides(tmp_path):
+    """A is 0.5 dB better than B on every input and reproduces the 20 easy ones exactly (infinite PSNR).
+
+    Each side's mean over its own finite inputs would set A's 20 hard inputs against all 40 of B's:
+    B "better" by about 15 dB. Paired, an input not finite on one side leaves both.
+    """
+    rng = np.random.default_rng(0)
+    b = np.concatenate([rng.normal(50, 3, 20), rng.normal(20, 3, 20)])
+    a = b + 0.5 + rng.normal(0, 0.1, 40)
+    a[:20] = np.inf
+    runs = tmp_path / "runs"
+    ea, eb = write_eval(runs, "a", {"psnr": a}, n=40), write_eval(runs, "b", {"psnr": b}, method="regression", n=40)
+    r = compare(ea, eb, ("psnr",))
+    m = r["metrics"]["psnr"]
+    assert m["verdict"] == "A better" and m["left_out"] == 20
+    assert (m["a"], m["b"]) == pytest.approx((a[20:].mean(), b[20:].mean()), rel=1e-12)
+    assert m["difference"] == pytest.approx((a - b)[20:].mean(), rel=1e-12) and 0.4 < m["ci95"][0] < m["ci95"][1] < 0.6
+    assert "psnr: 20 inputs left out of A and B alike" in compare_module.table(r)
+
+
+def _three(tmp_path, n=60):
+    rng = np.random.default_rng(3)
+    fid = _reference(rng)
+    runs = tmp_path / "runs"
+    base = rng.normal(size=(n, 8))
+    per_input = lambda: {"pd": rng.uniform(1, 2, n)}  # noqa: E731
+    a = _synthetic(runs, "a", base + 0.05 * rng.normal(size=(n, 8)), fid, **per_input())
+    b = _synthetic(runs, "b", base + 0.4 + 0.05 * rng.normal(size=(n, 8)), fid, method="regression", **per_input())
+    c = _synthetic(runs, "c", base * 1.3 + 0.05 * rng.normal(size=(n, 8)), fid, method="classical", **per_input())
+    return fid, a, b, c
+
+
+def test_adaptive_fid_interval_is_the_old_routes_with_the_replicates_it_chose(tmp_path):
+    """FID replicates from bootstrap counts, kept per evaluation, and the paired interval of their differences:
+    the interval FrechetToReference.fast gives on the resampled rows of both, with as many replicates."""
+    fid, a, b, _ = _three(tmp_path)
+    adaptive = compare(a, b, ("fid",))["metrics"]["fid"]
+    count = adaptive["replicates"]
+    assert 200 <= count <= 1000 and count % 100 == 0 and len(adaptive["mc_se"]) == 2
+    fixed = compare(a, b, ("fid",), replicates=count, adaptive=False)["metrics"]["fid"]
+    assert fixed["ci95"] == adaptive["ci95"] and fixed["replicates"] == count
+    xa, xb = (np.load(e / "eval_arrays.npz")["pool"] for e in (a, b))
+    value, ci = paired_interval(lambda i: fid.fast(xa[i]), lambda i: fid.fast(xb[i]), len(xa), count, value=fid(xa) - fid(xb))
+    assert adaptive["difference"] == pytest.approx(value, rel=1e-12)
+    assert adaptive["ci95"] == pytest.approx(list(ci), rel=1e-9)
+    # the cap: --replicates below the floor is the count itself
+    assert compare(a, b, ("fid",), replicates=50)["metrics"]["fid"]["replicates"] == 50
+
+
+def test_comparisons_and_each_evaluations_fid_replicates_are_computed_once(tmp_path, monkeypatch):
+    _, a, b, c = _three(tmp_path)
+    loads, drawn = [], []
+    real_load, real_call = compare_module.load, FrechetReplicates.__call__
+    monkeypatch.setattr(compare_module, "load", lambda path: loads.append(path) or real_load(path))
+    monkeypatch.setattr(FrechetReplicates, "__call__", lambda self, counts: drawn.append(len(counts)) or real_call(self, counts))
+
+    first = compare(a, b, ("fid", "pd"))
+    r_ab = first["metrics"]["fid"]["replicates"]
+    assert len(loads) == 2 and sum(drawn) == 2 * r_ab  # A's and B's replicates, each computed once
+    # A against C: A's replicates are read back (and extended if this comparison needs more); C's are computed
+    drawn.clear()
+    r_ac = compare(a, c, ("fid",))["metrics"]["fid"]["replicates"]
+    assert sum(drawn) == r_ac + max(0, r_ac - r_ab)
+
+    # the same comparison again: read back whole, no evaluation even loaded
+    loads.clear(), drawn.clear()
+    assert compare(a, b, ("fid", "pd")) == first and loads == [] and drawn == []
+    assert len(list((cache_root() / "compare").glob("*.json"))) == 2
+
+    # any input file that changes is a new comparison: B's arrays, A's metrics.json, the reference
+    with np.load(b / "eval_arrays.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    np.savez(b / "eval_arrays.npz", **{**arrays, "pd": arrays["pd"] + 1})
+    again = compare(a, b, ("fid", "pd"))
+    assert len(loads) == 2 and again["metrics"]["pd"]["difference"] == pytest.approx(first["metrics"]["pd"]["difference"] - 1)
+    assert sum(drawn) == again["metrics"]["fid"]["replicates"]  # B's arrays changed: its replicates are recomputed, A's are not
+    loads.clear()
+    result = json.loads((a / "metrics.json").read_text())
+    (a / "metrics.json").write_text(json.dumps({**result, "note": "edited"}))
+    assert compare(a, b, ("fid", "pd"))["metrics"] == again["metrics"] and len(loads) == 2
+    loads.clear()
+    _reference(np.random.default_rng(9), scale=1.5)
+    moved = compare(a, b, ("fid", "pd"))
+    assert len(loads) == 2 and moved["metrics"]["fid"]["a"] != again["metrics"]["fid"]["a"]
+    assert moved["metrics"]["pd"] == again["metrics"]["pd"]
