@@ -1,5 +1,6 @@
 """`palette-bench report`: tables read only from run folders, best values and their paired significance, seeds, splits, ablations, LaTeX."""
 
+import json
 import shutil
 import subprocess
 
@@ -287,3 +288,53 @@ def test_multitask_table_pairs_each_multi_task_evaluation_with_the_task_specific
     assert "Paper Table 7 (ImageNet ctest10k, 256 px)" in md and "Made by palette-bench" in md.splitlines()[-1]
     assert r"\begin{tabular}{lllrrrrrl}" in (out / "multitask.tex").read_text()
     assert "skipped" not in output and "not in the task tables" not in output
+
+
+def test_runs_over_different_numbers_of_inputs_get_separate_tables(tmp_path):
+    """FID rises as n falls: a run scored on 50 inputs is not ranked against one scored on 500."""
+    runs, out = tmp_path / "runs", tmp_path / "results"
+    write_eval(runs, "p", {"fid": 5.0, "pd": 20.0}, overrides=["sample.n=50"], n=50)
+    write_eval(runs, "r", {"fid": 8.0, "pd": 30.0}, method="regression", overrides=["sample.n=500"], n=500)
+    output = report(runs, out, "--format", "csv,md")
+    stems = ["uncropping-builtin-32px-judge-n50", "uncropping-builtin-32px-judge-n500"]
+    assert sorted(p.name for p in out.glob("*.csv")) == [f"{s}.csv" for s in stems]
+    for stem, method, n in zip(stems, ["palette", "regression"], [50, 500]):
+        got = pd.read_csv(out / f"{stem}.csv")
+        assert list(got["method"]) == [method] and list(got["n"]) == [n] and not got["fid_best"].any()
+        md = (out / f"{stem}.md").read_text()
+        assert f"builtin at 32 px in judge features (weights 3b9f0000), n={n}, reference cccccccc" in md.splitlines()[0]
+    assert "uncropping: the runs differ in number of inputs" in output
+
+
+def test_runs_scored_against_another_reference_of_the_same_protocol_name_get_separate_tables(tmp_path):
+    """Two protocol files named "builtin" whose reference sets differ: their cache keys differ, and so do their tables."""
+    runs, out = tmp_path / "runs", tmp_path / "results"
+    write_eval(runs, "p", {"fid": 5.0})
+    other = write_eval(runs, "r", {"fid": 8.0}, method="regression")
+    result = json.loads((other / "metrics.json").read_text())
+    result["reference"]["cache_key"] = "d" * 64
+    (other / "metrics.json").write_text(json.dumps(result))
+    output = report(runs, out, "--format", "csv,md")
+    stems = ["uncropping-builtin-32px-judge-refcccccccc", "uncropping-builtin-32px-judge-refdddddddd"]
+    assert sorted(p.name for p in out.glob("*.csv")) == [f"{s}.csv" for s in stems]
+    for stem, method in zip(stems, ["palette", "regression"]):
+        got = pd.read_csv(out / f"{stem}.csv")
+        assert list(got["method"]) == [method] and not got["fid_best"].any()
+    assert "uncropping: the runs differ in reference set" in output
+
+
+def test_a_reference_statistics_file_is_known_by_its_content(tmp_path):
+    """--ref-stats evaluations have no cache key, only the file's path: the same path with other contents is another reference."""
+    from palette_bench.report.collect import collect
+
+    runs, stats = tmp_path / "runs", tmp_path / "stats.npz"
+    np.savez(stats, mu=np.zeros(4), sigma=np.eye(4))
+    for name, method in (("p", "palette"), ("r", "regression")):
+        ev = write_eval(runs, name, {"fid": 5.0}, method=method)
+        result = json.loads((ev / "metrics.json").read_text())
+        result["reference"] = {"source": str(stats), "cache_key": "", "n": None}
+        (ev / "metrics.json").write_text(json.dumps(result))
+    first = {e.reference for e in collect(runs).evaluations}
+    assert len(first) == 1
+    np.savez(stats, mu=np.ones(4), sigma=np.eye(4))
+    assert {e.reference for e in collect(runs).evaluations}.isdisjoint(first)

@@ -86,7 +86,7 @@ def add_default_comparison(frame, ablation) -> bool:
 
 
 def _title(group: Group, what: str) -> str:
-    return f"{what}: {describe_split(group.evaluations[0].split)}"
+    return f"{what}: {describe_split(group.evaluations[0].table_key)}"
 
 
 def build(runs: str | Path, studies: str | Path | None = None) -> Report:

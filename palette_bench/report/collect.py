@@ -63,8 +63,38 @@ class Evaluation:
 
     @property
     def split(self) -> tuple:
-        """What must agree for two evaluations to share a table: protocol, image size and feature space."""
+        """The setting of the numbers: protocol, image size and feature space (name and weights)."""
         return (self.result.get("protocol", self.cfg.protocol), int(self.result.get("image_size", self.cfg.image_size)), *self.space)
+
+    @property
+    def n(self) -> int:
+        """How many evaluation inputs the numbers are over."""
+        return int(self.result.get("n", 0))
+
+    @property
+    def reference(self) -> str:
+        """What identifies the reference statistics behind FID, KID and PD ("" without a reference).
+
+        The cache key (metrics/reference.py) is a sha256 over every reference file's path, size and
+        modification time (for the builtin set, its renderer's source and its split, seed and count),
+        the image size, preprocessing and extractor weights: other reference images under the same
+        protocol name give another key. A statistics file given by --ref-stats has no key, only a
+        path, so its content is hashed.
+        """
+        ref = self.result.get("reference") or {}
+        if ref.get("cache_key"):
+            return ref["cache_key"]
+        return _file_sha256(ref["source"]) if ref.get("source") else ""
+
+    @property
+    def table_key(self) -> tuple:
+        """What must agree for two evaluations to share a table: the setting, the number of inputs and the reference.
+
+        FID is biased upward at small n and moves with the reference set, so numbers over another
+        number of inputs or against another reference are not comparable, and a best value across
+        them would mean nothing.
+        """
+        return (*self.split, self.n, self.reference)
 
     @property
     def diversity_inputs(self) -> int:
@@ -73,6 +103,16 @@ class Evaluation:
         if "diversity_inputs" in self.result:
             return int(self.result["diversity_inputs"])
         return min(self.cfg.sample.diversity_n, n) if self.cfg.sample.diversity_n else n
+
+
+def _file_sha256(source: str) -> str:
+    """sha256 of a reference statistics file's bytes, or its path when the file is no longer there."""
+    from palette_bench.compare_cache import file_sha256
+
+    try:
+        return file_sha256(source)
+    except OSError:
+        return f"missing file {source}"
 
 
 @dataclass
@@ -132,7 +172,7 @@ def check_unique(evaluations: list[Evaluation]) -> None:
     """Refuse two evaluations that claim the same table cell: same task, method, set, seed and config otherwise."""
     seen: dict[tuple, Evaluation] = {}
     for e in evaluations:
-        cell = (e.split, e.key())
+        cell = (e.table_key, e.key())
         if cell in seen:
             first = seen[cell]
             raise ValueError(

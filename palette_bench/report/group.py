@@ -83,41 +83,65 @@ def _safe(text: str) -> str:
 
 
 def task_groups(evaluations: list[Evaluation]) -> list[Group]:
-    """One group per task and comparable setting, tasks in the paper's order (Tables 1-4)."""
+    """One group per task and comparable setting (Evaluation.table_key), tasks in the paper's order (Tables 1-4)."""
     groups = []
     for task in sorted({e.cfg.task for e in evaluations}, key=lambda t: (list(TASKS).index(t) if t in TASKS else len(TASKS), t)):
         mine = [e for e in evaluations if e.cfg.task == task]
-        splits = sorted({e.split for e in mine})
-        if len(splits) == 1:
+        keys = sorted({e.table_key for e in mine})
+        if len(keys) == 1:
             groups.append(Group(_safe(task), task, mine))
             continue
-        stems = {}
-        for s in splits:
-            protocol, size, space, sha = s
-            stem = f"{_safe(task)}-{_safe(protocol)}-{size}px-{_safe(space)}"
-            # the same feature network name with other weights (a judge trained otherwise) is another space
-            if sum((p, z, f) == (protocol, size, space) for p, z, f, _ in splits) > 1:
-                stem += f"-{_safe(sha[:8])}"
-            stems[s] = stem
-        note = split_note(task, splits, stems)
-        for s in splits:
-            groups.append(Group(stems[s], task, [e for e in mine if e.split == s], [note]))
+        stems = split_stems(task, keys)
+        note = split_note(task, keys, stems)
+        for k in keys:
+            groups.append(Group(stems[k], task, [e for e in mine if e.table_key == k], [note]))
     return groups
 
 
-def describe_split(split: tuple) -> str:
-    protocol, size, space, sha = split
-    return f"{protocol} at {size} px in {space} features" + (f" (weights {sha[:8]})" if sha else "")
+# the parts of Evaluation.table_key, what they are called, and how a file name shows them; the same
+# feature network name with other weights (a judge trained otherwise) is another space
+PARTS = (
+    ("protocol", lambda v: _safe(v)),
+    ("image size", lambda v: f"{v}px"),
+    ("feature space", lambda v: _safe(v)),
+    ("feature network weights", lambda v: _safe(v[:8])),
+    ("number of inputs", lambda v: f"n{v}"),
+    ("reference set", lambda v: f"ref{_safe(v[:8])}"),
+)
+ALWAYS_NAMED = 3  # protocol, size and space are in every split table's name; the others where they tell tables apart
 
 
-def split_note(task: str, splits: list[tuple], stems: dict) -> str:
+def split_stems(task: str, keys: list[tuple]) -> dict:
+    """File names of a task's tables: task, protocol, size and space, then weights, n and reference where those differ among tables otherwise alike."""
+    stems = {}
+    for k in keys:
+        parts = [_safe(task)] + [show(k[i]) for i, (_, show) in enumerate(PARTS[:ALWAYS_NAMED])]
+        for i in range(ALWAYS_NAMED, len(PARTS)):
+            if len({o[i] for o in keys if o[:i] == k[:i]}) > 1:
+                parts.append(PARTS[i][1](k[i]))
+        stems[k] = "-".join(parts)
+    return stems
+
+
+def describe_split(key: tuple) -> str:
+    """A table's setting in words: protocol, size, features, and (with Evaluation.table_key) n and the reference."""
+    protocol, size, space, sha = key[:4]
+    text = f"{protocol} at {size} px in {space} features" + (f" (weights {sha[:8]})" if sha else "")
+    if len(key) > 4:
+        n, reference = key[4:6]
+        text += f", n={n}" + (f", reference {reference[:8]}" if reference else "")
+    return text
+
+
+def split_note(task: str, keys: list[tuple], stems: dict) -> str:
     """Why a task's runs are in several tables (one line)."""
-    differ = [what for i, what in ((0, "protocol"), (1, "image size"), (2, "feature space")) if len({s[i] for s in splits}) > 1]
-    if not differ:
-        differ = ["feature network weights"]
+    differ = [name for i, (name, _) in enumerate(PARTS) if len({k[i] for k in keys}) > 1]
+    if "feature space" in differ and "feature network weights" in differ:
+        differ.remove("feature network weights")  # another space has other weights: saying so adds nothing
     return (
-        f"{task}: the runs differ in {' and '.join(differ)} ({'; '.join(describe_split(s) for s in splits)}); "
-        f"numbers of different protocols, image sizes or feature spaces are not comparable, so each has its own table: {', '.join(stems[s] for s in splits)}"
+        f"{task}: the runs differ in {' and '.join(differ)} ({'; '.join(describe_split(k) for k in keys)}); "
+        f"numbers of different protocols, image sizes, feature spaces, numbers of inputs or reference sets are not comparable (FID rises as n falls), "
+        f"so each has its own table: {', '.join(stems[k] for k in keys)}"
     )
 
 

@@ -36,13 +36,13 @@ def multitask_groups(evaluations: list[Evaluation]) -> list[Group]:
     buckets: dict[tuple, list[Evaluation]] = {}
     for e in evaluations:
         if is_multi(e):
-            buckets.setdefault((e.split, e.key(*PAIRING)), []).append(e)
+            buckets.setdefault((e.table_key, e.key(*PAIRING)), []).append(e)
     groups = []
     for (split, key), mine in sorted(buckets.items(), key=lambda kv: json.dumps(kv[0], sort_keys=True, default=str)):
         sets = {e.cfg.eval_set for e in mine}
-        counterparts = [e for e in evaluations if not is_multi(e) and e.split == split and e.key(*PAIRING) == key and e.cfg.eval_set in sets]
+        counterparts = [e for e in evaluations if not is_multi(e) and e.table_key == split and e.key(*PAIRING) == key and e.cfg.eval_set in sets]
         stem = "multitask" if len(buckets) == 1 else f"multitask-{_safe(split[0])}-{split[1]}px-{_safe(split[2])}-{config_hash([list(split), key])}"
-        notes = [] if len(buckets) == 1 else [f"multi-task runs of {len(buckets)} configs, protocols or feature spaces: one table each; this one is {describe_split(split)}"]
+        notes = [] if len(buckets) == 1 else [f"multi-task runs of {len(buckets)} configs, protocols, feature spaces, numbers of inputs or references: one table each; this one is {describe_split(split)}"]
         groups.append(Group(stem, MULTI.name, mine + counterparts, notes))
     return groups
 
@@ -122,5 +122,5 @@ def build_table(group: Group):
         *untested_line(untested),
         PAPER,
     ]
-    title = f"{TITLE}: {describe_split(group.evaluations[0].split)}"
+    title = f"{TITLE}: {describe_split(group.evaluations[0].table_key)}"
     return Table(group.stem, title, frame, "model", METRICS, notes=group.notes, footer=lines, trailing=(DIFFERENCE,))
