@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from palette_bench.cli import main
+from palette_bench.compare import compare
 from palette_bench.runconfig import resolve
 from runfolders import write_eval
 
@@ -185,8 +186,12 @@ def test_smoke_runs_end_to_end(tmp_path, small):
     assert "not in the task tables: 1 evaluation folder, sampled with other settings than the run's" in output
     got = pd.read_csv(out / "uncropping.csv")
     assert list(got["variant"]) == ["palette", "classical"] and list(got["eval_dir"]) == [str(palette / "eval/right-ddim3"), str(runs / "small-builtin-uncropping-classical-smoke/eval/right")]
-    assert set(got["pd_sig"].dropna()) <= {"yes", "no"}  # real arrays and cached reference: tested
-    assert set(got["fid_sig"].dropna()) <= {"yes", "no"}
+    # real arrays and cached reference: one best per column, tested, its mark compare's verdict on best - runner-up
+    for m in ("pd", "fid"):
+        best, other = got[got[f"{m}_best"]], got[~got[f"{m}_best"]]
+        assert len(best) == 1 and len(other) == 1, m
+        c = compare(best["eval_dir"].iloc[0], other["eval_dir"].iloc[0], (m,))["metrics"][m]
+        assert best[f"{m}_sig"].iloc[0] == ("yes" if c["verdict"] == "A better" else "no") and other[f"{m}_sig"].isna().all(), m
     md = (out / "uncropping.md").read_text()
     assert "the builtin judge (weights sha256" in md and "palette: predicts eps; ddim sampler, 3 steps, paper schedule." in md
     assert "Made by palette-bench" in md and "commit" in md
@@ -234,7 +239,6 @@ def test_footer_names_protocol_features_inputs_seeds_sampler_and_version(tmp_pat
 
 def test_multitask_table_pairs_each_multi_task_evaluation_with_the_task_specific_one(tmp_path):
     """Table 7 layout: multi-task rows under the same config's task-specific rows, the FID difference compare's own."""
-    from palette_bench.compare import compare
     from palette_bench.io import atomic_write_npz
     from palette_bench.metrics.fid import FrechetToReference, statistics
     from palette_bench.metrics.reference import cache_root
@@ -286,6 +290,11 @@ def test_multitask_table_pairs_each_multi_task_evaluation_with_the_task_specific
     q5 = [line for line in md.splitlines() if line.startswith("| q5 ")]
     assert q5[0].split("|")[-2].strip() == "" and q5[1].split("|")[-2].strip().endswith("multi-task better")
     assert "Paper Table 7 (ImageNet ctest10k, 256 px)" in md and "Made by palette-bench" in md.splitlines()[-1]
+    # each shown FID interval's replicate count and Monte-Carlo error, as compare chose and measured them
+    q5 = compare(got.loc[1, "eval_dir"], got.loc[0, "eval_dir"], ("fid",))["metrics"]["fid"]
+    line = next(line for line in md.splitlines() if line.startswith("- Paired FID intervals, their replicates and the Monte-Carlo standard error"))
+    width = q5["ci95"][1] - q5["ci95"][0]
+    assert f"q5, multi - specialist: {q5['replicates']} replicates, {max(q5['mc_se']):.2g} ({max(q5['mc_se']) / width:.1%} of the interval's width)" in line
     assert r"\begin{tabular}{lllrrrrrl}" in (out / "multitask.tex").read_text()
     assert "skipped" not in output and "not in the task tables" not in output
 

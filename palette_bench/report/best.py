@@ -9,7 +9,7 @@ the reason, and never inferred from the separate intervals.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import pandas as pd
 
@@ -18,27 +18,39 @@ from palette_bench.compare import HIGHER_IS_BETTER
 SIGNIFICANT, NOT_SIGNIFICANT, NOT_TESTED = "yes", "no", "not tested"
 
 
-def significance(best_dir: str, runner_up_dir: str, metric: str) -> tuple[str, str]:
-    """(yes / no / not tested, the reason it was not tested) for best - runner-up by the paired bootstrap."""
+class Test(NamedTuple):
+    """The significance test of one column's best value within one evaluation set."""
+
+    metric: str
+    eval_set: str
+    best: str  # row names
+    runner_up: str
+    flag: str  # SIGNIFICANT, NOT_SIGNIFICANT or NOT_TESTED
+    why: str  # why it was not tested ("" if it was)
+    comparison: dict | None  # compare()'s entry for the metric: interval, replicates, Monte-Carlo error
+
+
+def significance(best_dir: str, runner_up_dir: str, metric: str) -> tuple[str, str, dict | None]:
+    """(yes / no / not tested, the reason it was not tested, compare's entry) for best - runner-up by the paired bootstrap."""
     from palette_bench.compare import compare
 
     try:
         result = compare(best_dir, runner_up_dir, (metric,))
     except Exception as e:  # any failure to compare is reported as untested with its reason, never guessed over
-        return NOT_TESTED, (str(e).splitlines() or [type(e).__name__])[0]
+        return NOT_TESTED, (str(e).splitlines() or [type(e).__name__])[0], None
     entry = result["metrics"].get(metric)
     if entry is None:
-        return NOT_TESTED, result["skipped"].get(metric, "the comparison has no result for it")
-    return (SIGNIFICANT if entry["verdict"] == "A better" else NOT_SIGNIFICANT), ""
+        return NOT_TESTED, result["skipped"].get(metric, "the comparison has no result for it"), None
+    return (SIGNIFICANT if entry["verdict"] == "A better" else NOT_SIGNIFICANT), "", entry
 
 
-def mark_best(frame: pd.DataFrame, metrics: tuple[str, ...], column: Callable[[str], str]) -> list[tuple[str, str, str, str, str]]:
-    """Fill the `_best` and `_sig` columns in place; returns (metric, eval set, best, runner-up, why) for each untested best.
+def mark_best(frame: pd.DataFrame, metrics: tuple[str, ...], column: Callable[[str], str]) -> list[Test]:
+    """Fill the `_best` and `_sig` columns in place; returns the test of each best value, made or not.
 
     The contenders of an evaluation set are the rows of methods with one seed and the mean rows of
     methods with several. A column with fewer than two values has no best.
     """
-    untested = []
+    tests = []
     singles = frame.groupby(["eval_set", "method", "variant"], sort=False)["row"].transform("size") == 1
     contender = singles | (frame["row"] != "seed")
     for m in metrics:
@@ -53,13 +65,12 @@ def mark_best(frame: pd.DataFrame, metrics: tuple[str, ...], column: Callable[[s
             best, runner_up = ranked.index[0], ranked.index[1]
             frame.loc[rows.index[rows[c] == ranked.iloc[0]], f"{c}_best"] = True
             if frame.at[best, "row"] != "seed" or frame.at[runner_up, "row"] != "seed":
-                flag, why = NOT_TESTED, "a mean over seeds has no paired comparison"
+                flag, why, entry = NOT_TESTED, "a mean over seeds has no paired comparison", None
             else:
-                flag, why = significance(frame.at[best, "eval_dir"], frame.at[runner_up, "eval_dir"], m)
+                flag, why, entry = significance(frame.at[best, "eval_dir"], frame.at[runner_up, "eval_dir"], m)
             frame.loc[frame[f"{c}_best"] & (frame["eval_set"] == eval_set), f"{c}_sig"] = flag
-            if flag == NOT_TESTED:
-                untested.append((m, eval_set, frame.at[best, "variant"], frame.at[runner_up, "variant"], why))
-    return untested
+            tests.append(Test(m, eval_set, frame.at[best, "variant"], frame.at[runner_up, "variant"], flag, why, entry))
+    return tests
 
 
-__all__ = ["NOT_SIGNIFICANT", "NOT_TESTED", "SIGNIFICANT", "mark_best", "significance"]
+__all__ = ["NOT_SIGNIFICANT", "NOT_TESTED", "SIGNIFICANT", "Test", "mark_best", "significance"]

@@ -55,17 +55,18 @@ def parameter_count(e: Evaluation) -> int:
 VS_DEFAULT = "FID - default (paired)"
 
 
-def add_default_comparison(frame, ablation) -> bool:
+def add_default_comparison(frame, ablation) -> list[tuple[str, dict]] | None:
     """Each seed row's FID minus the default variant's (same evaluation set and seed), paired, as a shown
-    column and as numbers (fid_vs_default, _lo, _hi); False when the table has no default row."""
+    column and as numbers (fid_vs_default, _lo, _hi); returns the comparisons made (row label, compare's
+    entry), or None when the table has no default row."""
     import numpy as np
 
     from palette_bench.compare import CompareError, compare
 
     default = {(r.eval_set, r.seed): r.eval_dir for r in frame.itertuples() if r.row == "seed" and r.variant == ablation.default}
     if not default:
-        return False
-    shown, values = [], []
+        return None
+    shown, values, made = [], [], []
     for r in frame.itertuples():
         ref = default.get((r.eval_set, r.seed)) if r.row == "seed" else None
         if ref is None or ref == r.eval_dir:
@@ -80,9 +81,11 @@ def add_default_comparison(frame, ablation) -> bool:
         verdict = {"A better": "better", "B better": "worse"}.get(c["verdict"], "cannot decide") if c else ""
         shown.append(f"{c['difference']:.3g} [{lo:.3g}, {hi:.3g}] {verdict}" if c else "")
         values.append((c["difference"] if c else np.nan, lo, hi))
+        if c:
+            made.append((f"{r.eval_set}, {r.variant} - {ablation.default}" + (f" seed {r.seed}" if r.seed else ""), c))
     frame[VS_DEFAULT] = shown
     frame["fid_vs_default"], frame["fid_vs_default_lo"], frame["fid_vs_default_hi"] = zip(*values)
-    return True
+    return made
 
 
 def _title(group: Group, what: str) -> str:
@@ -105,22 +108,23 @@ def build(runs: str | Path, studies: str | Path | None = None) -> Report:
     for group in task_groups([e for e in collected.evaluations if not is_multi(e)]):
         report.messages += [n for n in group.notes if n not in report.messages]
         labels = variant_labels(group.evaluations)
-        frame, untested = build_frame(group.evaluations, lambda e: labels[e.key(*REPLICATES)], TASK_METRICS)
+        frame, tests = build_frame(group.evaluations, lambda e: labels[e.key(*REPLICATES)], TASK_METRICS)
         human = add_fool_rate(frame, scores)
         report.tables.append(
-            Table(group.stem, _title(group, TASK_TITLES.get(group.task, group.task)), frame, "method", TASK_METRICS, trailing=(FOOL_RATE,) if human else (), notes=group.notes, footer=footer(group.evaluations, frame, untested) + human)
+            Table(group.stem, _title(group, TASK_TITLES.get(group.task, group.task)), frame, "method", TASK_METRICS, trailing=(FOOL_RATE,) if human else (), notes=group.notes, footer=footer(group.evaluations, frame, tests) + human)
         )
         headline = DEFAULT_EVAL_SET.get(group.task)
         report.figures[group.stem] = [(e, labels[e.key(*REPLICATES)]) for e in group.evaluations if e.cfg.eval_set == headline]
         for ablation in ABLATIONS:
             for sub in ablation_groups(group, ablation):
                 extra_of = (lambda e: {"parameters": parameter_count(e)}) if ablation.parameters else None
-                frame, untested = build_frame(sub.evaluations, lambda e, a=ablation: ablation_value(e, a), ablation.metrics, extra_of)
+                frame, tests = build_frame(sub.evaluations, lambda e, a=ablation: ablation_value(e, a), ablation.metrics, extra_of)
                 extra = ("parameters",) if ablation.parameters else ()
-                if add_default_comparison(frame, ablation):
+                paired = add_default_comparison(frame, ablation)
+                if paired is not None:
                     extra += (VS_DEFAULT,)
                 title = _title(sub, f"{TASK_TITLES.get(group.task, group.task).split(' (')[0]}, {ablation.title}")
-                report.tables.append(Table(sub.stem, title, frame, ablation.column, ablation.metrics, extra, sub.notes, footer(sub.evaluations, frame, untested)))
+                report.tables.append(Table(sub.stem, title, frame, ablation.column, ablation.metrics, extra, sub.notes, footer(sub.evaluations, frame, tests, paired or [])))
                 if ablation.key == "diffusion.loss":
                     report.histograms[sub.stem] = [(e, ablation_value(e, ablation) + (f" seed {e.cfg.seed}" if e.cfg.seed else "")) for e in sub.evaluations]
     for group in multitask_groups(collected.evaluations):

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from palette_bench.compare import REPLICATES
+from palette_bench.compare import FID_RULE, REPLICATES
 from palette_bench.methods import get_method
+from palette_bench.report.best import NOT_TESTED, Test
 from palette_bench.report.collect import Evaluation
 
 FEATURE_SPACES = {"judge": "the builtin judge", "inception": "Inception"}
@@ -86,16 +87,36 @@ def sampler(e: Evaluation) -> str:
     return text + ("" if s.use_ema else ", raw (non-EMA) weights")
 
 
-def _untested(untested: list[tuple]) -> list[str]:
+def _untested(tests: list[Test]) -> list[str]:
     """One phrase per comparison and reason, naming its metrics: the same missing file explains many columns."""
     by_reason: dict[tuple, list[str]] = {}
-    for metric, eval_set, best, runner_up, why in untested:
-        by_reason.setdefault((eval_set, best, runner_up, why), []).append(metric)
+    for t in tests:
+        if t.flag == NOT_TESTED:
+            by_reason.setdefault((t.eval_set, t.best, t.runner_up, t.why), []).append(t.metric)
     return [f"{', '.join(metrics)} on {eval_set} ({best} vs {runner_up}): {why}" for (eval_set, best, runner_up, why), metrics in by_reason.items()]
 
 
-def footer(evaluations: list[Evaluation], frame: pd.DataFrame, untested: list[tuple]) -> list[str]:
-    """The footer lines of one table."""
+def monte_carlo(tests: list[Test], paired: list[tuple[str, dict]] = ()) -> list[str]:
+    """How many replicates each paired FID interval got and the Monte-Carlo standard error of its end points.
+
+    FID's replicate count is chosen by that error (compare.FID_RULE), so it is stated with every
+    interval it decided: the best value's test against the runner-up, and `paired` (label, compare's
+    entry), the table's shown FID differences.
+    """
+    shown = [(f"{t.eval_set}, {t.best} vs {t.runner_up}", t.comparison) for t in tests if t.metric == "fid" and t.comparison] + list(paired)
+    parts = []
+    for label, c in shown:
+        if c.get("mc_se") and c.get("ci95"):
+            se, width = max(c["mc_se"]), c["ci95"][1] - c["ci95"][0]
+            share = f" ({se / width:.1%} of the interval's width)" if width > 0 else ""
+            parts.append(f"{label}: {c['replicates']} replicates, {se:.2g}{share}")
+    if not parts:
+        return []
+    return ["Paired FID intervals, their replicates and the Monte-Carlo standard error of their end points: " + "; ".join(parts) + "."]
+
+
+def footer(evaluations: list[Evaluation], frame: pd.DataFrame, tests: list[Test], paired: list[tuple[str, dict]] = ()) -> list[str]:
+    """The footer lines of one table; `paired`: the FID comparisons behind a shown difference column (label, compare's entry)."""
     first = evaluations[0]
     protocol, size = first.split[0], first.split[1]
     lines = [
@@ -115,9 +136,13 @@ def footer(evaluations: list[Evaluation], frame: pd.DataFrame, untested: list[tu
     if len(seen) > 1 and len(set(seen.values())) == 1:
         seen = {", ".join(seen): next(iter(seen.values()))}
     lines += [f"{label}: {text}." for label, text in seen.items()]
-    lines.append(f"[lo, hi]: 95% bootstrap interval over inputs. Best of each column per evaluation set in bold; † when the paired bootstrap interval ({REPLICATES} replicates) of best - runner-up excludes 0.")
-    if untested:
-        lines.append("Significance not tested: " + "; ".join(_untested(untested)) + ".")
+    lines.append(
+        f"[lo, hi]: 95% bootstrap interval over inputs. Best of each column per evaluation set in bold; † when the paired bootstrap interval of best - runner-up excludes 0 "
+        f"({REPLICATES} replicates; for FID {FID_RULE.floor} to {REPLICATES}, as many as its Monte-Carlo error needs)."
+    )
+    lines += monte_carlo(tests, paired)
+    if untested := _untested(tests):
+        lines.append("Significance not tested: " + "; ".join(untested) + ".")
     lines.append(f"Made by {version()}.")
     return lines
 

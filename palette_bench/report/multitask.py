@@ -53,25 +53,25 @@ def counterpart(e: Evaluation, group: Group) -> Evaluation | None:
     return found[0] if found else None
 
 
-def paired_difference(e: Evaluation, group: Group) -> tuple[dict, str]:
-    """fid_diff, its interval and verdict against the counterpart (NaN without one), and why it was not tested ("" if it was)."""
+def paired_difference(e: Evaluation, group: Group) -> tuple[dict, str, dict | None]:
+    """fid_diff, its interval and verdict against the counterpart (NaN without one), why it was not tested ("" if it was), and compare's entry."""
     from palette_bench.compare import compare
 
     nan = float("nan")
     out = {"fid_diff": nan, "fid_diff_lo": nan, "fid_diff_hi": nan, "fid_diff_verdict": ""}
     other = counterpart(e, group) if is_multi(e) else None
     if other is None:
-        return out, ""
+        return out, "", None
     try:
         c = compare(e.eval_dir, other.eval_dir, ("fid",))["metrics"].get("fid")
     except Exception as err:  # reported in the footer with its reason, as the significance of best values is
-        return out, (str(err).splitlines() or [type(err).__name__])[0]
+        return out, (str(err).splitlines() or [type(err).__name__])[0], None
     if c is None:
-        return out, "one of them has no FID"
+        return out, "one of them has no FID", None
     lo, hi = c["ci95"] if c["ci95"] else (nan, nan)
     verdict = {"A better": "multi-task better", "B better": "task-specific better"}.get(c["verdict"], c["verdict"])
     out.update(fid_diff=c["difference"], fid_diff_lo=lo, fid_diff_hi=hi, fid_diff_verdict=verdict)
-    return out, ""
+    return out, "", c
 
 
 def order(e: Evaluation) -> tuple:
@@ -106,17 +106,20 @@ def build_table(group: Group):
     from palette_bench.report.tables import Table, build_frame
 
     untested: dict[str, str] = {}
+    paired: list[tuple[str, dict]] = []
 
     def extra_of(e: Evaluation) -> dict:
-        values, why = paired_difference(e, group)
+        values, why, c = paired_difference(e, group)
         if why:
             untested[f"{e.cfg.eval_set}, seed {e.cfg.seed}"] = why
+        if c:
+            paired.append((f"{e.cfg.eval_set}, multi - specialist" + (f" seed {e.cfg.seed}" if e.cfg.seed else ""), c))
         return values
 
-    frame, best_untested = build_frame(group.evaluations, lambda e: LABELS[is_multi(e)], METRICS, extra_of, order)
+    frame, tests = build_frame(group.evaluations, lambda e: LABELS[is_multi(e)], METRICS, extra_of, order)
     frame[DIFFERENCE] = difference_text(frame)
     frame["fid_diff_verdict"] = frame["fid_diff_verdict"].replace("", np.nan)
-    lines = footer(group.evaluations, frame, best_untested)
+    lines = footer(group.evaluations, frame, tests, paired)
     lines[-1:-1] = [
         f"{DIFFERENCE}: on each multi-task row, its FID minus the task-specific model's on the same inputs, with the paired bootstrap interval; a verdict only when that interval excludes 0.",
         *untested_line(untested),

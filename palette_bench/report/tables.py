@@ -95,7 +95,7 @@ def build_frame(
     extra_of: Callable[[Evaluation], dict] | None = None,
     order: Callable[[Evaluation], tuple] | None = None,
 ) -> tuple[pd.DataFrame, list[tuple]]:
-    """The frame of `evaluations` with best values marked, and the comparisons that could not be made (see best.mark_best).
+    """The frame of `evaluations` with best values marked, and the significance tests of the best values (see best.mark_best).
 
     Rows: evaluation sets in the task's order; within a set, methods in registry order (then by
     name), seeds ascending, and a mean ± sd row after a method with several seeds. `order` replaces
@@ -115,8 +115,8 @@ def build_frame(
             rows.append(_mean_row(block, metrics, tuple(extras[0])))
     frame = pd.DataFrame(rows)
     frame["seed"] = frame["seed"].astype("Int64")
-    untested = mark_best(frame, metrics, column)
-    return frame[_columns(frame, metrics)], untested
+    tests = mark_best(frame, metrics, column)
+    return frame[_columns(frame, metrics)], tests
 
 
 def _columns(frame: pd.DataFrame, metrics: tuple[str, ...]) -> list[str]:
