@@ -2,8 +2,14 @@
 
 It stands in for the pretrained networks the builtin protocol cannot download: its penultimate
 features play InceptionV3's pool features (FID, PD), its logits give the Inception Score and its
-top-1 the classification accuracy, and its stage maps feed an LPIPS-style distance.  The trained
-weights are cached under a name keyed by everything that determines them, with a sha256 sidecar.
+top-1 the classification accuracy, and its stage maps feed an LPIPS-style distance.
+
+The default judge ships inside the package (PACKAGED, verified against PACKAGED_SHA256), so that
+every user scores in the same feature space: numbers from two labs can only be set side by side
+when the features are the same, and retraining on another CPU gives other weights (its kernels
+round differently and training amplifies it). `palette-bench judge train` reproduces the file.
+Judges of any other configuration are trained on first use and cached under a name keyed by
+everything that determines them, with a sha256 sidecar.
 """
 
 from __future__ import annotations
@@ -202,11 +208,15 @@ def _corrupt(path: pathlib.Path) -> ValueError:
     return ValueError(f"{path}: judge weights file is corrupt (sha256 mismatch); delete it to retrain")
 
 
-def _save(path: pathlib.Path, state_dict: dict, config: JudgeConfig, accuracy: float) -> str:
-    """Write the weights file and its sha256 sidecar; returns the digest."""
+def _serialize(state_dict: dict, config: JudgeConfig, accuracy: float) -> bytes:
+    """The weights file's bytes: torch.save of the weights, the config and the test accuracy (the same bytes for the same weights)."""
     buffer = io.BytesIO()
     torch.save({"state_dict": state_dict, "config": dataclasses.asdict(config), "test_accuracy": accuracy}, buffer)
-    data = buffer.getvalue()
+    return buffer.getvalue()
+
+
+def _save(path: pathlib.Path, data: bytes) -> str:
+    """Write the weights file and its sha256 sidecar; returns the digest."""
     digest = hashlib.sha256(data).hexdigest()
     # Sidecar first: a crash in between leaves no weights file, so the next load retrains instead of failing.
     atomic_write_bytes(_sidecar(path), (digest + "\n").encode())
@@ -214,32 +224,27 @@ def _save(path: pathlib.Path, state_dict: dict, config: JudgeConfig, accuracy: f
     return digest
 
 
-def load_judge(
-    config: JudgeConfig = JudgeConfig(),
-    cache_dir: str | os.PathLike | None = None,
-    train_if_missing: bool = True,
-    progress: bool = False,
-) -> tuple[JudgeNet, str]:
-    """The judge in eval mode and the sha256 of its weights file; trains and caches it on first use."""
-    path = judge_path(config, cache_dir)
-    if not path.exists():
-        if not train_if_missing:
-            raise FileNotFoundError(f"{path}: the builtin judge is not trained yet (load_judge trains it when allowed)")
-        print(f"training the builtin judge (one time, ~2 min) -> {path}", file=sys.stderr, flush=True)
-        model = JudgeNet(config.width)
-        model.load_state_dict(train_judge(config, progress=progress))
-        accuracy = judge_accuracy(model)
-        if progress:
-            print(f"judge test top-1 {accuracy:.4f} on 2000 clean builtin test images", file=sys.stderr, flush=True)
-        _save(path, model.state_dict(), config, accuracy)
+# The default judge's weights, shipped with the package; `palette-bench judge train` writes the same bytes
+# on the machine that made them (Intel Xeon, 2 cores, torch 2.14.1, one training thread).
+PACKAGED = pathlib.Path(__file__).with_name(f"judge-{JUDGE_SIZE}px-default.pt")
+PACKAGED_SHA256 = "5d5bf297bc6f059bfa8012069e5b1fb449451157a1c1bbc08ed1f9e1a9eedb9c"
+DEFAULT = JudgeConfig()  # the configuration the packaged file was trained with
+
+
+def load_packaged(path: pathlib.Path | None = None) -> tuple[JudgeNet, str]:
+    """The default judge from the package's weights file, verified against PACKAGED_SHA256."""
+    path = PACKAGED if path is None else pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: the packaged default judge is missing; reinstall palette-bench, or recreate the file with `palette-bench judge train --out {path}`")
     data = path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
-    try:
-        expected = _sidecar(path).read_text().strip()
-    except OSError:
-        raise _corrupt(path) from None
-    if digest != expected:
-        raise _corrupt(path)
+    if digest != PACKAGED_SHA256:
+        raise ValueError(f"{path}: sha256 {digest} is not the packaged default judge's {PACKAGED_SHA256}; reinstall palette-bench")
+    return _from_bytes(data, DEFAULT, path), digest
+
+
+def _from_bytes(data: bytes, config: JudgeConfig, path: pathlib.Path) -> JudgeNet:
+    """The judge saved by `_save`, checked to have been trained with `config`."""
     try:
         saved = torch.load(io.BytesIO(data), weights_only=True)
         if saved["config"] != dataclasses.asdict(config):
@@ -248,12 +253,42 @@ def load_judge(
         model.load_state_dict(saved["state_dict"])
     except Exception:
         raise _corrupt(path) from None
-    return model.eval(), digest
+    return model.eval()
 
 
-if __name__ == "__main__":
-    # `python -m palette_bench.metrics.judge`: train (or load) the default judge and report on it.
-    t0 = time.perf_counter()
-    judge, sha = load_judge(progress=True)
-    print(f"{judge_path()}  sha256 {sha}  ({time.perf_counter() - t0:.1f} s)")
-    print(f"test top-1 {judge_accuracy(judge):.4f} on 2000 clean builtin test images")
+def judge_bytes(config: JudgeConfig = DEFAULT, progress: bool = False) -> tuple[bytes, float]:
+    """Train the judge of `config` and return its weights file's bytes (as `_save` writes them) and its test top-1."""
+    model = JudgeNet(config.width)
+    model.load_state_dict(train_judge(config, progress=progress))
+    accuracy = judge_accuracy(model)
+    return _serialize(model.state_dict(), config, accuracy), accuracy
+
+
+def load_judge(
+    config: JudgeConfig = JudgeConfig(),
+    cache_dir: str | os.PathLike | None = None,
+    train_if_missing: bool = True,
+    progress: bool = False,
+) -> tuple[JudgeNet, str]:
+    """The judge in eval mode and the sha256 of its weights file: the packaged one for the default
+    config, otherwise trained and cached on first use."""
+    if config == DEFAULT:
+        return load_packaged()
+    path = judge_path(config, cache_dir)
+    if not path.exists():
+        if not train_if_missing:
+            raise FileNotFoundError(f"{path}: the builtin judge is not trained yet (load_judge trains it when allowed)")
+        print(f"training the builtin judge of a non-default config (one time) -> {path}", file=sys.stderr, flush=True)
+        data, accuracy = judge_bytes(config, progress)
+        if progress:
+            print(f"judge test top-1 {accuracy:.4f} on 2000 clean builtin test images", file=sys.stderr, flush=True)
+        _save(path, data)
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        expected = _sidecar(path).read_text().strip()
+    except OSError:
+        raise _corrupt(path) from None
+    if digest != expected:
+        raise _corrupt(path)
+    return _from_bytes(data, config, path), digest
