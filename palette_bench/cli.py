@@ -537,6 +537,28 @@ def compare_command(a, b, replicates, metrics, as_json):
 
 
 @main.group()
+def judge():
+    """The builtin protocol's judge: the packaged default, and how to reproduce it."""
+
+
+@judge.command("train")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Where to write the weights file.")
+def judge_train(out):
+    """Train the default judge from scratch (about 2 min on 2 cores) and say whether it is the packaged file, bit for bit."""
+    import hashlib
+
+    from palette_bench.io import atomic_write_bytes
+    from palette_bench.metrics.judge import PACKAGED, PACKAGED_SHA256, judge_bytes
+
+    data, accuracy = judge_bytes(progress=True)
+    atomic_write_bytes(Path(out), data)
+    digest = hashlib.sha256(data).hexdigest()
+    click.echo(f"{out}: sha256 {digest}, test top-1 {accuracy:.4f} on 2000 clean builtin test images")
+    same = "identical to" if digest == PACKAGED_SHA256 else f"differs from (sha256 {PACKAGED_SHA256})"
+    click.echo(f"{same} the packaged default judge {PACKAGED}")
+
+
+@main.group()
 def weights():
     """Show, fetch and verify the pretrained weights of the metrics (InceptionV3, ResNet-50, AlexNet)."""
 
