@@ -112,10 +112,10 @@ def ablate_curve(
                 name = floor_name(fe)
                 c = compare(ev, fe.path, tuple(METRICS))["metrics"]
                 for key in METRICS:
-                    if key in c:
-                        row[f"{key}_vs_{name}"] = c[key]["difference"]
-                        row[f"{key}_vs_{name}_lo"], row[f"{key}_vs_{name}_hi"] = c[key]["ci95"] or (np.nan, np.nan)
-                        row[f"{key}_vs_{name}_verdict"] = {"A better": "palette better", "B better": f"{name} better"}.get(c[key]["verdict"], "cannot decide")
+                    entry = c.get(key)
+                    row[f"{key}_vs_{name}"] = entry["difference"] if entry else np.nan
+                    row[f"{key}_vs_{name}_lo"], row[f"{key}_vs_{name}_hi"] = (entry and entry["ci95"]) or (np.nan, np.nan)
+                    row[f"{key}_vs_{name}_verdict"] = curve_verdict(entry, name)
             rows.append(row)
     table = pd.DataFrame(rows)
     floor_values = {}
@@ -134,8 +134,23 @@ def ablate_curve(
     return summary
 
 
+NOT_MEASURED = "not measured"
+
+
+def curve_verdict(entry: dict | None, floor: str) -> str:
+    """The verdict of one paired comparison, in the curve's words; "not measured" when the comparison
+    has no result for the metric (one side lacks it, or it has no interval), which is no evidence either way."""
+    if entry is None or entry.get("ci95") is None:
+        return NOT_MEASURED
+    return {"A better": "palette better", "B better": f"{floor} better"}.get(entry["verdict"], "cannot decide")
+
+
 def _reached(table: pd.DataFrame, floors: list[str]) -> list[dict]:
-    """Per curve, floor and metric: the first step no longer shown worse, and the first shown better."""
+    """Per curve, floor and metric: the first step no longer shown worse, and the first shown better.
+
+    "No longer shown worse" rests on a comparison that was made and whose interval reaches 0 or
+    favours Palette; a step where the metric was not measured counts for neither.
+    """
     out = []
     for curve, g in table.groupby("curve", sort=False):
         g = g.sort_values("step")
@@ -144,9 +159,9 @@ def _reached(table: pd.DataFrame, floors: list[str]) -> list[dict]:
                 col = f"{key}_vs_{floor}_verdict"
                 if col not in g:
                     continue
-                not_worse = g[g[col] != f"{floor} better"]
+                not_worse = g[g[col].isin(("cannot decide", "palette better"))]
                 better = g[g[col] == "palette better"]
-                entry = {"curve": curve, "floor": floor, "metric": METRICS[key]}
+                entry = {"curve": curve, "floor": floor, "metric": METRICS[key], "measured": bool((g[col] != NOT_MEASURED).any())}
                 for what, rows in (("not_worse", not_worse), ("better", better)):
                     first = rows.iloc[0] if len(rows) else None
                     entry[what] = None if first is None else {"step": int(first["step"]), "images_seen": int(first["images_seen"]), "train_seconds": float(first["train_seconds"])}
@@ -172,6 +187,8 @@ def markdown(table: pd.DataFrame, summary: dict) -> str:
     lines += ["Floors (the same inputs): " + "; ".join(f"{name}: " + ", ".join(f"{METRICS[k]} {v[k]:.3g}" for k in METRICS if k in v) for name, v in summary["floors"].items()), ""]
     for r in summary["reached"]:
         def when(x):
+            if not r.get("measured", True):
+                return "no step (not measured)"
             return "not within the listed steps" if x is None else f"step {x['step']} ({x['images_seen']} images, {x['train_seconds'] / 60:.0f} min here)"
 
         lines.append(f"- {r['curve']} vs {r['floor']} on {r['metric']}: no longer worse from {when(r['not_worse'])}; better from {when(r['better'])}.")
