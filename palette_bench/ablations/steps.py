@@ -3,12 +3,21 @@
 One checkpoint is sampled with every sampler x step schedule x step count, on the same evaluation
 inputs and with the same per-sample seeds (sample k of input i starts from the same noise in every
 configuration), and each configuration is evaluated like a run. Each is compared with the reference,
-the paper's 1000-step ancestral sampler, by a paired bootstrap (compare.py).
+by default the paper's 1000-step ancestral sampler, by a paired bootstrap of the same inputs.
 
-"Within 5%" is decided by that paired interval: a configuration qualifies when the upper end of the
-95% interval of FID(configuration) - FID(reference) is at most 5% of the reference FID. The data must
-show that it is at most 5% worse; failing to show that it is worse is not enough, so a study on too
-few inputs finds nothing rather than everything.
+The question is one of non-inferiority: is FID(configuration) at most 5% above FID(reference)? A
+configuration qualifies when the data show it, never because they fail to show the opposite:
+- The margin is relative to the reference's FID, which is itself an estimate. So the statistic is
+  T = FID(configuration) - 1.05 FID(reference), recomputed on every paired replicate: the
+  reference's own uncertainty enters the interval instead of being taken as exact.
+- A configuration qualifies when the one-sided upper bound of T is below 0.
+- Many configurations are tested at once, so the family-wise error is controlled: each sampler /
+  schedule line is a fixed sequence walked down from the most steps, every test at level
+  ALPHA / (number of lines) (Bonferroni over lines), and a line stops at its first configuration that
+  does not qualify; the fewer-step ones of that line are not tested. The chance that any claimed
+  configuration is in truth more than 5% worse is then at most ALPHA, the same one-sided 2.5% as
+  the upper end of a two-sided 95% interval.
+- "No configuration qualifies" is a possible answer: the reference itself is not a candidate.
 
 Each configuration is an ordinary evaluation folder of the run, eval/<set>-<sampler><steps>[-<schedule>]/
 (the "paper" schedule is not named, as in `run`), with -n<N>-div<D>x<K> added when the study samples
@@ -32,6 +41,8 @@ SCHEDULES = ("paper", "logsnr", "karras")
 STEPS = (1000, 250, 100, 50, 20, 10)
 REFERENCE = ("ancestral", "paper", 1000)
 MARGIN = 0.05  # "within 5% of the reference FID"
+ALPHA = 0.025  # family-wise, one-sided: the upper end of a two-sided 95% interval
+TAIL = 25  # replicates beyond each line's quantile: the bound is read off at least this many
 
 
 @dataclass(frozen=True)
@@ -117,18 +128,18 @@ def ablate_steps(
     weights_dir: str | None = None,
     allow_unverified_weights: bool = False,
     replicates: int | None = None,
+    reference: tuple[str, str, int] = REFERENCE,
 ) -> dict:
-    """Sample and evaluate every variant (skipping finished ones), compare each with the reference, write the table and plot.
+    """Sample and evaluate every variant (skipping finished ones), test each against the reference, write the table and plot.
 
     Returns the summary written to <out>/steps.json; the table goes to steps.csv and steps.md, the
     plot to steps.png (out defaults to <run_dir>/ablate-steps).
     """
-    from palette_bench.compare import REPLICATES, compare
     from palette_bench.run import load_run_config, run
 
     run_dir = Path(run_dir)
     run_cfg = load_run_config(run_dir)
-    todo = variants(samplers, schedules, steps)
+    todo = variants(samplers, schedules, steps, reference)
     cfgs = {v: variant_config(run_cfg, v, n, samples_per_input, diversity_n) for v in todo}
     folders = {v: variant_dir(run_dir, run_cfg, c) for v, c in cfgs.items()}
     # cheapest first: an interrupted study has the most configurations finished
@@ -136,33 +147,124 @@ def ablate_steps(
         if not (folders[v] / "metrics.json").exists():
             print(f"ablate steps: {v.sampler}, {v.schedule} schedule, {v.steps} steps -> {folders[v]}", flush=True)
             run(cfgs[v], ("sample", "eval"), run_dir=run_dir, eval_dir=folders[v], root=root, progress=progress, weights_dir=weights_dir, allow_unverified_weights=allow_unverified_weights)
-    ref = todo[0]
-    rows = []
-    for v in todo:
-        row = _row(v, folders[v])
-        if v == ref:
-            row.update(fid_vs_ref=0.0, fid_vs_ref_lo=0.0, fid_vs_ref_hi=0.0)
-        else:
-            c = compare(folders[v], folders[ref], ("fid",), replicates or REPLICATES)["metrics"].get("fid")
-            lo, hi = c["ci95"] if c and c["ci95"] else (np.nan, np.nan)
-            row.update(fid_vs_ref=c["difference"] if c else np.nan, fid_vs_ref_lo=lo, fid_vs_ref_hi=hi)
-        rows.append(row)
-    table = pd.DataFrame(rows)
-    ref_fid = float(table.loc[0, "fid"])
-    table["within_5pct"] = table["fid_vs_ref_hi"] <= MARGIN * ref_fid
-    fewest = table[table["within_5pct"]].sort_values(["nfe", "fid"]).head(1)
-    summary = {
-        "run": str(run_dir),
-        "reference": f"{ref.sampler}{ref.steps}-{ref.schedule}",
-        "reference_fid": ref_fid,
-        "margin": MARGIN,
-        "rule": "fewest NFE whose paired 95% interval of FID - FID(reference) ends at or below 5% of FID(reference)",
-        "n": int(table.loc[0, "n"]),
-        "fewest": None if fewest.empty else {k: (v.item() if hasattr(v, "item") else v) for k, v in fewest.iloc[0][["sampler", "schedule", "steps", "nfe", "fid", "fid_vs_ref", "fid_vs_ref_lo", "fid_vs_ref_hi"]].items()},
-    }
+    table = pd.DataFrame([_row(v, folders[v]) for v in todo])
+    summary = decide(table, folders, todo[0], replicates)
+    summary["run"] = str(run_dir)
     out = Path(out) if out else run_dir / "ablate-steps"
     write_outputs(table, summary, out)
     return summary
+
+
+def lines(todo: list[Variant], ref: Variant) -> dict[str, list[Variant]]:
+    """The candidates, grouped into the fixed sequences that are tested: per sampler/schedule, most steps first."""
+    out: dict[str, list[Variant]] = {}
+    for v in todo:
+        if v != ref:
+            out.setdefault(v.line, []).append(v)
+    return {line: sorted(vs, key=lambda v: -v.steps) for line, vs in out.items()}
+
+
+def fid_replicates(folders: dict, replicates: int, seed: int) -> tuple[dict, dict]:
+    """FID of each configuration on all inputs, and on the same `replicates` bootstrap resamples of the inputs.
+
+    The resamples are shared by every configuration, so any difference of two configurations'
+    replicates is a paired replicate of their difference.
+    """
+    from palette_bench.compare import _reference, _set_statistic, check_comparable, load
+    from palette_bench.metrics import bootstrap as bs
+
+    evals = {v: load(f) for v, f in folders.items()}
+    first = next(iter(evals.values()))
+    for e in evals.values():
+        check_comparable(e, first, ("fid",))
+    ref_stats = _reference(first.result)
+    idx = bs.resamples(len(first.arrays["index"]), replicates, seed)
+    full, reps = {}, {}
+    for v, e in evals.items():
+        full[v], stat = _set_statistic("fid", e.arrays["pool"], ref_stats)
+        reps[v] = np.array([stat(i) for i in idx])
+    return full, reps
+
+
+def upper_bound(value: float, reps: np.ndarray, level: float) -> float:
+    """One-sided upper (1 - level) bootstrap bound, with the median shift of bootstrap.percentile_interval."""
+    return float(np.quantile(reps, 1 - level) - (np.median(reps) - value))
+
+
+def verdicts(stat: dict, reps: dict, sequences: dict[str, list[Variant]], level: float) -> dict:
+    """"yes", "no" or "not tested" per candidate: each line walked down, a test at `level` each, stopped at its first "no".
+
+    stat[v] is FID(v) - (1 + MARGIN) FID(reference) on all inputs and reps[v] its paired replicates;
+    v qualifies when the one-sided upper bound is below 0.
+    """
+    status = {}
+    for seq in sequences.values():
+        failed = False
+        for v in seq:
+            if failed:
+                status[v] = "not tested"
+            else:
+                status[v] = "yes" if upper_bound(stat[v], reps[v], level) < 0 else "no"
+                failed = status[v] == "no"
+    return status
+
+
+def decide(table: pd.DataFrame, folders: dict, ref: Variant, replicates: int | None = None, seed: int = 0) -> dict:
+    """Fill the table's paired columns and the verdict of each configuration (module docstring); returns the summary."""
+    from palette_bench.metrics import bootstrap as bs
+
+    todo = [Variant(r.sampler, r.schedule, int(r.steps)) for r in table.itertuples()]
+    sequences = lines(todo, ref)
+    level = ALPHA / max(1, len(sequences))
+    replicates = replicates or max(1000, int(np.ceil(TAIL / level)))
+    fid, reps = fid_replicates(folders, replicates, seed)
+    fid_ref = fid[ref]
+    candidates = [v for v in todo if v != ref]
+    stat = {v: fid[v] - (1 + MARGIN) * fid_ref for v in candidates}
+    stat_reps = {v: reps[v] - (1 + MARGIN) * reps[ref] for v in candidates}
+    status = verdicts(stat, stat_reps, sequences, level) | {ref: "ref"}
+    rows = {ref: dict(fid_vs_ref=0.0, fid_vs_ref_lo=np.nan, fid_vs_ref_hi=np.nan, margin_stat=-MARGIN * fid_ref, margin_stat_upper=np.nan, resolution=np.nan)}
+    for v in candidates:
+        lo, hi = bs.percentile_interval(reps[v] - reps[ref], fid[v] - fid_ref)
+        upper = upper_bound(stat[v], stat_reps[v], level)
+        rows[v] = dict(fid_vs_ref=fid[v] - fid_ref, fid_vs_ref_lo=lo, fid_vs_ref_hi=hi, margin_stat=stat[v], margin_stat_upper=upper, resolution=(upper - stat[v]) / fid_ref)
+    for col in rows[ref]:
+        table[col] = [rows[v][col] for v in todo]
+    table["qualifies"] = [status[v] for v in todo]
+    qualified = table[table["qualifies"] == "yes"].sort_values(["nfe", "fid"])
+    tested = table[table["qualifies"] != "ref"]
+    keys = ["sampler", "schedule", "steps", "nfe", "fid", "fid_vs_ref", "fid_vs_ref_lo", "fid_vs_ref_hi", "margin_stat", "margin_stat_upper"]
+    return {
+        "reference": f"{ref.sampler}{ref.steps}-{ref.schedule}",
+        "reference_fid": float(fid_ref),
+        "margin": MARGIN,
+        "alpha": ALPHA,
+        "lines": len(sequences),
+        "level_per_test": level,
+        "replicates": replicates,
+        "rule": (
+            f"FID(c) <= {1 + MARGIN:g} FID(reference) shown by the paired bootstrap: the one-sided upper {1 - level:.2%} bound of "
+            f"FID(c) - {1 + MARGIN:g} FID(reference) below 0; each of the {len(sequences)} sampler/schedule lines walked down from its most steps "
+            f"and stopped at its first failure (family-wise error {ALPHA:.1%})"
+        ),
+        "n": int(table.loc[0, "n"]),
+        # a configuration exactly as good as the reference qualifies when the margin exceeds its resolution
+        "resolution_median": float(tested["resolution"].median()) if len(tested) else None,
+        "resolution_max": float(tested["resolution"].max()) if len(tested) else None,
+        "fewest": None if qualified.empty else {k: (v.item() if hasattr(v, "item") else v) for k, v in qualified.iloc[0][keys].items()},
+    }
+
+
+def headline(summary: dict) -> str:
+    """What the study found, in one sentence."""
+    f = summary["fewest"]
+    if f:
+        return (
+            f"Fewest network evaluations shown within {summary['margin']:.0%} of {summary['reference']}: **{f['nfe']}** "
+            f"({f['sampler']}, {f['schedule']} schedule; FID {f['fid']:.2f}, paired FID - ref {f['fid_vs_ref']:.2f} "
+            f"[{f['fid_vs_ref_lo']:.2f}, {f['fid_vs_ref_hi']:.2f}])."
+        )
+    return f"**No configuration qualifies**: none is shown to be within {summary['margin']:.0%} of {summary['reference']} at n={summary['n']}."
 
 
 def markdown(table: pd.DataFrame, summary: dict) -> str:
@@ -174,8 +276,9 @@ def markdown(table: pd.DataFrame, summary: dict) -> str:
         "schedule": shown["schedule"],
         "NFE": shown["nfe"],
         "FID": [fmt(*r, 2) for r in shown[["fid", "fid_lo", "fid_hi"]].itertuples(index=False)],
-        "FID - ref (paired)": [fmt(*r, 2) for r in shown[["fid_vs_ref", "fid_vs_ref_lo", "fid_vs_ref_hi"]].itertuples(index=False)],
-        "within 5%": ["ref" if i == 0 else ("yes" if w else "no") for i, w in enumerate(shown["within_5pct"])],
+        "FID - ref (paired 95%)": [fmt(*r, 2) for r in shown[["fid_vs_ref", "fid_vs_ref_lo", "fid_vs_ref_hi"]].itertuples(index=False)],
+        f"FID - {1 + summary['margin']:g} ref: value, upper bound": ["" if pd.isna(u) else f"{t:.2f}, {u:.2f}" for t, u in shown[["margin_stat", "margin_stat_upper"]].itertuples(index=False)],
+        "qualifies": shown["qualifies"],
         "IS": [fmt(v, np.nan, np.nan, 2) for v in shown["is"]],
         "CA": [fmt(v, np.nan, np.nan, 3) for v in shown["ca_top1"]],
         "PD": [fmt(v, np.nan, np.nan, 2) for v in shown["pd"]],
@@ -183,19 +286,23 @@ def markdown(table: pd.DataFrame, summary: dict) -> str:
         "MS-SSIM div": [fmt(v, np.nan, np.nan, 3) for v in shown["div_msssim"]],
         "s / image": [fmt(v, np.nan, np.nan, 3) for v in shown["seconds_per_image"]],
     }
-    f = summary["fewest"]
-    found = (
-        f"Fewest network evaluations within 5% of {summary['reference']}: **{f['nfe']}** ({f['sampler']}, {f['schedule']} schedule; FID {f['fid']:.2f}, paired FID - ref {f['fid_vs_ref']:.2f} [{f['fid_vs_ref_lo']:.2f}, {f['fid_vs_ref_hi']:.2f}])."
-        if f
-        else f"No configuration is shown to be within 5% of {summary['reference']} at n={summary['n']}: every paired interval reaches above the margin."
+    resolution = (
+        ""
+        if summary["resolution_median"] is None
+        else f" Resolution: a configuration exactly as good as the reference would qualify only under a margin above "
+        f"{summary['resolution_median']:.1%} of the reference FID (median over the tested rows; largest {summary['resolution_max']:.1%})."
     )
-    head = f"Run: `{summary['run']}`; n={summary['n']} inputs, same inputs and seeds for every row. Reference FID {summary['reference_fid']:.2f}; rule: {summary['rule']}.\n\n{found}\n\n"
+    head = (
+        f"Run: `{summary['run']}`; n={summary['n']} inputs, same inputs and seeds for every row. Reference {summary['reference']}, "
+        f"FID {summary['reference_fid']:.2f}; rule: {summary['rule']}; {summary['replicates']} paired replicates.{resolution}\n\n"
+        f"{headline(summary)}\n\n"
+    )
     return head + pd.DataFrame(cols).to_markdown(index=False) + "\n"
 
 
 def plot(table: pd.DataFrame, summary: dict) -> bytes:
-    """Left: FID against network evaluations (log axis), one line per sampler/schedule. Right: the paired
-    difference from the reference with its 95% interval, against the 5% margin that decides."""
+    """Left: FID against network evaluations (log axis), one line per sampler/schedule. Right: the tested
+    statistic FID - 1.05 FID(reference) with its one-sided upper bound; a configuration qualifies below 0."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -203,24 +310,25 @@ def plot(table: pd.DataFrame, summary: dict) -> bytes:
 
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
     ref = summary["reference_fid"]
-    lines = table.groupby(table["sampler"] + "/" + table["schedule"], sort=False)
-    for i, (line, group) in enumerate(lines):
+    groups = table.groupby(table["sampler"] + "/" + table["schedule"], sort=False)
+    for i, (line, group) in enumerate(groups):
         g = group.sort_values("nfe")
         ax.plot(g["nfe"], g["fid"], marker="o", ms=4, label=line, color=f"C{i}")
-        g = g[g["nfe"] != g["nfe"].max()] if line == summary["reference"].split("1000")[0] + "/paper" else g
-        offset = 1 + 0.03 * (i - 2.5)  # side by side at the same step count, so the intervals stay readable
-        err = np.vstack([g["fid_vs_ref"] - g["fid_vs_ref_lo"], g["fid_vs_ref_hi"] - g["fid_vs_ref"]])
-        bx.errorbar(g["nfe"] * offset, g["fid_vs_ref"], yerr=np.nan_to_num(err), marker="o", ms=3, capsize=2, ls="none", color=f"C{i}", label=line)
+        g = g[g["qualifies"] != "ref"]
+        offset = 1 + 0.03 * (i - 2.5)  # side by side at the same step count, so the bars stay readable
+        err = np.vstack([np.zeros(len(g)), g["margin_stat_upper"] - g["margin_stat"]])
+        bx.errorbar(g["nfe"] * offset, g["margin_stat"], yerr=np.nan_to_num(err), marker="o", ms=3, capsize=2, ls="none", color=f"C{i}", label=line)
+        yes = g[g["qualifies"] == "yes"]
+        bx.scatter(yes["nfe"] * offset, yes["margin_stat"], s=40, facecolors="none", edgecolors="k", zorder=3)
     ax.axhline(ref, color="0.5", lw=1, ls=":", label=f"reference {summary['reference']}")
-    bx.axhline(0, color="0.5", lw=1, ls=":")
-    bx.axhline(MARGIN * ref, color="C3", lw=1, ls="--", label="+5% of the reference FID")
+    bx.axhline(0, color="C3", lw=1, ls="--", label="qualifies below")
     for a in (ax, bx):
         a.set_xscale("log")
         a.set_xlabel("network evaluations per sample")
     ax.set_ylabel("FID (judge features)")
-    bx.set_ylabel("FID - FID(reference), paired 95% interval")
+    bx.set_ylabel(f"FID - {1 + summary['margin']:g} FID(reference), one-sided bound")
     ax.set_title(f"{Path(summary['run']).name}, n={summary['n']}", fontsize=9)
-    bx.set_title("within 5%: the whole interval below the dashed line", fontsize=9)
+    bx.set_title(f"upper bound at {1 - summary['level_per_test']:.2%} (family-wise {summary['alpha']:.1%}); circled: qualifies", fontsize=9)
     ax.legend(fontsize=7)
     bx.legend(fontsize=7)
     return png_bytes(fig)
