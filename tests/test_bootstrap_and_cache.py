@@ -88,10 +88,6 @@ def test_fid_from_bootstrap_counts_is_fid_of_the_resampled_rows(n, d):
     # at rounding level carry ~1e-8 of relative error in either route
     assert counted == pytest.approx(rows, rel=1e-12 if n > d else 1e-7)
     assert FrechetReplicates(x, mu, sigma, device="cpu")(np.ones((1, n)))[0] == pytest.approx(fid(x), rel=1e-12 if n > d else 1e-7)
-    # the torch route that a CUDA device takes, here on the CPU
-    on_torch = FrechetReplicates(x, mu, sigma, device="cpu")
-    on_torch.y = torch.from_numpy(on_torch.y)
-    assert on_torch(bs.resample_counts(n, 0, 20, 3)) == pytest.approx(counted, rel=1e-12 if n > d else 1e-7)
 
 
 def test_monte_carlo_error_of_a_quantile_matches_its_spread_over_independent_draws():

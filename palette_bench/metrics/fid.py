@@ -86,60 +86,55 @@ class FrechetReplicates:
     A replicate drawing input i w_i times (sum w_i = n) has mean m = sum_i w_i x_i / n and unbiased
     covariance sigma = sum_i w_i (x_i - m)(x_i - m)^T / (n - 1): exactly np.cov of the resampled
     rows, without copying them, and the ~37% of inputs a replicate does not draw are left out of its
-    covariance product. With
-    S = sigma_ref^(1/2) and Y = (X - mean) S computed once, tr (sigma sigma_ref)^(1/2) is the sum of
-    the square roots of the eigenvalues of Z^T Z / (n - 1), Z = sqrt(w) (Y - mean of Y): one product
-    of Z with itself (numpy's a.T @ a is a BLAS syrk, half a matrix product) and one symmetric
-    eigensolve of the smaller of Z^T Z and Z Z^T per replicate, in float64. The same numbers as
-    `FrechetToReference.fast` on the resampled rows: tested to 1e-12 relative, and to 1e-7 with fewer
-    inputs than dimensions, where square roots of eigenvalues at rounding level carry the difference.
+    covariance product. With S = sigma_ref^(1/2) and Y = (X - mean) S computed once,
+    tr (sigma sigma_ref)^(1/2) is the sum of the square roots of the eigenvalues of Z^T Z / (n - 1),
+    Z = sqrt(w) (Y - mean of Y): one matrix product and one symmetric eigensolve of the smaller of
+    Z^T Z and Z Z^T per replicate, in float64. The same numbers as `FrechetToReference.fast` on the
+    resampled rows: tested to 1e-12 relative, and to 1e-7 with fewer inputs than dimensions, where
+    square roots of eigenvalues at rounding level carry the difference.
 
-    On a CUDA device (the default when one is available) the same steps run in torch, in float64.
+    Every step runs in torch, on a CUDA device when one is available. On the CPU too: its
+    eigensolve (MKL) beat numpy's (OpenBLAS) at 2048 dimensions, and numpy's products between
+    torch's eigensolves left each library's threads waiting on the other's on two shared cores
+    (benchmarks/report_scaling.py measures the three ways).
     """
 
     def __init__(self, features: np.ndarray, mu_ref: np.ndarray, sigma_ref: np.ndarray, device: str | None = None, sqrt_ref: np.ndarray | None = None):
         import torch
 
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        x = np.asarray(features, np.float64)
+
+        def tensor(a):
+            return torch.as_tensor(np.asarray(a, np.float64), device=self.device)
+
+        x = tensor(features)
         self.n = len(x)
         # centred on the full set's mean: a replicate's mean is then a small offset, and no large
         # mean is subtracted from a large second moment
-        center = x.mean(axis=0)
+        center = x.mean(dim=0)
         self.xc = x - center
-        self.diff_center = center - np.asarray(mu_ref, np.float64)
+        self.diff_center = center - tensor(mu_ref)
         self.trace_ref = float(np.trace(sigma_ref))
-        self.squares = np.einsum("ij,ij->i", self.xc, self.xc)
-        y = self.xc @ (_sqrt_psd(np.asarray(sigma_ref, np.float64)) if sqrt_ref is None else sqrt_ref)
-        self.y = y if self.device.type == "cpu" else torch.as_tensor(y, device=self.device)  # numpy on the CPU: its a.T @ a is a syrk
+        self.squares = (self.xc * self.xc).sum(dim=1)
+        self.y = self.xc @ tensor(_sqrt_psd(np.asarray(sigma_ref, np.float64)) if sqrt_ref is None else sqrt_ref)
 
     def __call__(self, counts: np.ndarray) -> np.ndarray:
         """FID of each replicate; counts: [replicates, n], how often each replicate draws each input."""
-        return np.array([self._one(np.asarray(w, np.float64)) for w in np.atleast_2d(counts)])
+        import torch
 
-    def _one(self, w: np.ndarray) -> float:
+        counts = torch.as_tensor(np.atleast_2d(counts), dtype=torch.float64, device=self.device)
+        return np.array([self._one(w) for w in counts])
+
+    def _one(self, w) -> float:
+        import torch
+
         n = self.n
         offset = w @ self.xc / n  # the replicate's mean minus the full set's
         tr_sigma = (w @ self.squares - n * offset @ offset) / (n - 1)
-        keep = np.flatnonzero(w)
-        tr_sqrt = float(np.sqrt(np.clip(self._gram_eigenvalues(w, keep) / (n - 1), 0, None)).sum())
+        keep = w.nonzero().squeeze(1)
+        wk, yk = w[keep], self.y[keep]
+        z = wk.sqrt()[:, None] * (yk - wk @ yk / n)
+        gram = z.T @ z if len(keep) >= z.shape[1] else z @ z.T
+        tr_sqrt = (torch.linalg.eigvalsh(gram) / (n - 1)).clamp(min=0).sqrt().sum()
         diff = self.diff_center + offset
         return float(diff @ diff + tr_sigma + self.trace_ref - 2 * tr_sqrt)
-
-    def _gram_eigenvalues(self, w: np.ndarray, keep: np.ndarray) -> np.ndarray:
-        """Eigenvalues of Z^T Z (or of Z Z^T with fewer drawn inputs than dimensions), Z = sqrt(w) (Y - w Y / n) over the drawn rows.
-
-        The eigensolve is torch.linalg's on either device: on the CPU, PyTorch's LAPACK (MKL) was
-        faster than numpy's (OpenBLAS) and far less slowed by other processes on the same cores
-        (benchmarks/report_scaling.py); the product, numpy's syrk, was the faster one there.
-        """
-        import torch
-
-        if isinstance(self.y, np.ndarray):
-            yk = self.y[keep]
-            z = np.sqrt(w[keep])[:, None] * (yk - w[keep] @ yk / self.n)
-            return torch.linalg.eigvalsh(torch.from_numpy(z.T @ z if len(keep) >= z.shape[1] else z @ z.T)).numpy()
-        wk = torch.as_tensor(w[keep], device=self.y.device)
-        yk = self.y[torch.as_tensor(keep, device=self.y.device)]
-        z = wk.sqrt()[:, None] * (yk - wk @ yk / self.n)
-        return torch.linalg.eigvalsh(z.T @ z if len(keep) >= z.shape[1] else z @ z.T).cpu().numpy()
