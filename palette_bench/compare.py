@@ -265,13 +265,14 @@ def _set_statistic(name: str, x: np.ndarray, ref) -> tuple[float, Callable[[np.n
     from palette_bench.metrics.fid import FrechetToReference
     from palette_bench.metrics.inception_score import inception_score
     from palette_bench.metrics.kid import ResampledKID, kid
+    from palette_bench.metrics.resampled_is import ResampledInceptionScore
 
     if name == "fid":
         fid = FrechetToReference(ref.mu, ref.sigma)
         return fid(x), lambda i: fid.fast(x[i])
     if name == "kid":
         return kid(x, ref.features), ResampledKID(x, ref.features, subsets=KID_SUBSETS_PER_REPLICATE)
-    return inception_score(x), lambda i: inception_score(x[i])
+    return inception_score(x), ResampledInceptionScore(x)
 
 
 class Replicates:

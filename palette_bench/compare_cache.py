@@ -21,7 +21,7 @@ from palette_bench.io import atomic_write_json, atomic_write_npz
 from palette_bench.metrics.reference import cache_root
 
 # the modules whose code decides a comparison's numbers (evaluate.py: KID's subsets per replicate)
-CODE = ("compare.py", "compare_cache.py", "evaluate.py", "metrics/bootstrap.py", "metrics/fid.py", "metrics/kid.py", "metrics/inception_score.py")
+CODE = ("compare.py", "compare_cache.py", "evaluate.py", "metrics/bootstrap.py", "metrics/fid.py", "metrics/kid.py", "metrics/inception_score.py", "metrics/resampled_is.py")
 
 
 @lru_cache(maxsize=None)

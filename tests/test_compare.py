@@ -18,8 +18,10 @@ from palette_bench.evaluate import EvalOptions, evaluate_protocol
 from palette_bench.io import atomic_write_npz
 from palette_bench.metrics import bootstrap as bs
 from palette_bench.metrics.fid import FrechetReplicates, FrechetToReference, statistics
+from palette_bench.metrics.inception_score import inception_score
 from palette_bench.metrics.kid import ResampledKID, kid
 from palette_bench.metrics.reference import cache_root
+from palette_bench.metrics.resampled_is import ResampledInceptionScore
 from palette_bench.protocols import load_protocol
 
 ALL = {"fid", "is", "kid", "pd", "ca_top1", "ca_top5", "lpips", "psnr", "psnr_mask", "ssim", "ssim_mask", "div_msssim", "div_lpips"}
@@ -74,6 +76,15 @@ def test_resampled_kid_is_kid_of_the_resampled_rows(n, subset_size, gram):
         resampled.gram = None  # the route of sets too large for their Gram matrix
     for idx in [np.arange(n), *bs.resamples(n, 3)]:
         assert resampled(idx) == pytest.approx(kid(f[idx], r, subsets=10, subset_size=subset_size), rel=1e-12, abs=1e-14)
+
+
+@pytest.mark.parametrize("n, classes", [(40, 10), (25, 1008)])
+def test_resampled_inception_score_is_inception_score_of_the_resampled_rows(n, classes):
+    """compare's IS replicates come from one softmax of the set; they equal inception_score() on the resampled logits, duplicates included."""
+    logits = np.random.default_rng(n).normal(size=(n, classes)) * 3
+    resampled = ResampledInceptionScore(logits)
+    for idx in [np.arange(n), *bs.resamples(n, 5)]:
+        assert resampled(idx) == pytest.approx(inception_score(logits[idx]), rel=1e-12)
 
 
 def test_verdict_needs_an_interval_that_excludes_zero():
