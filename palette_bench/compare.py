@@ -76,12 +76,6 @@ def paired_interval(
     return value, bs.percentile_interval(diffs, value, level)
 
 
-def finite_mean(values: np.ndarray) -> float:
-    """The mean that metrics.json reports: infinite values (PSNR of identical images) are left out."""
-    v = values[np.isfinite(values)]
-    return float(v.mean()) if len(v) else float("nan")
-
-
 def paired_means(xa: np.ndarray, xb: np.ndarray, replicates: int, seed: int) -> tuple[float, float, np.ndarray | None, int]:
     """Means of per-input values over the inputs where both are finite, the paired replicates of their difference, and how many inputs were left out.
 
