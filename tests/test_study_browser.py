@@ -58,14 +58,15 @@ def test_a_rater_answers_a_study_in_headless_chromium(tmp_path):
     clicked, response_ms = {}, {}
 
     with served(study) as (_, url), chromium() as driver:
-        wait = WebDriverWait(driver, 15)
+        wait = WebDriverWait(driver, 60)  # a bound for a page that never gets there; each wait ends when it does
         driver.get(url)
         driver.execute_script(MANUAL_CLOCK)
-        assert driver.find_element(By.ID, "progress").text == "1 / 9"
+        wait.until(lambda d: d.find_element(By.ID, "progress").text == "1 / 9")  # the page asks the server for it once loaded
         driver.find_element(By.ID, "start").click()
         body = driver.find_element(By.TAG_NAME, "body")
         for k, t in enumerate(trials):
             if k == 4:  # reload mid-study: the page offers to resume at the fifth trial
+                wait.until(EC.visibility_of_element_located((By.ID, "left-img")))  # the fourth answer is stored, not cut off by the reload
                 driver.refresh()
                 driver.execute_script(MANUAL_CLOCK)  # a new page: its clock is the browser's until the test sets it again
                 resume = wait.until(EC.element_to_be_clickable((By.ID, "start")))
@@ -139,8 +140,8 @@ def test_with_the_browsers_own_clock_the_pair_stays_for_the_set_time(tmp_path):
         assert driver.execute_script("return window.__pbClock") is None
         driver.execute_script(WATCH)
         driver.find_element(By.ID, "start").click()
-        WebDriverWait(driver, 15).until(EC.element_to_be_clickable((By.ID, f"btn-{first.original}"))).click()
-        WebDriverWait(driver, 15).until(lambda d: d.find_element(By.ID, "progress").text == "2 / 2")
+        WebDriverWait(driver, 60).until(EC.element_to_be_clickable((By.ID, f"btn-{first.original}"))).click()
+        WebDriverWait(driver, 60).until(lambda d: d.find_element(By.ID, "progress").text == "2 / 2")
         seen = driver.execute_script("return window.__seen")
     assert seen["question"] - seen["pair"] >= seconds * 1000 - 50
     with sqlite3.connect(study / "answers.db") as db:

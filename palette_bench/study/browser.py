@@ -74,8 +74,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def served(study_dir, port: int | None = None, timeout: float = 30.0):
-    """`palette-bench study serve` in a child process on localhost; yields its URL, kills it on exit."""
+def served(study_dir, port: int | None = None, timeout: float = 120.0):
+    """`palette-bench study serve` in a child process on localhost; yields its URL, kills it on exit.
+
+    `timeout` bounds the wait for a server that never answers; the wait ends as soon as it does. The
+    command imports the whole CLI (PyTorch among it): a few seconds on an idle machine, tens of
+    seconds on one whose cores are busy, so the bound is far above either."""
     port = port or free_port()
     proc = subprocess.Popen([sys.executable, "-m", "palette_bench.cli", "study", "serve", str(study_dir), "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
