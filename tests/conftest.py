@@ -1,5 +1,7 @@
 """Shared fixtures: small stand-ins for ImageNet's validation folder and devkit, made by the tests."""
 
+import hashlib
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -61,11 +63,41 @@ def standin_weights(tmp_path_factory):
     return folder
 
 
+@pytest.fixture(scope="session")
+def smoke_judge_store(tmp_path_factory):
+    """Where the smoke preset's judge is kept once a test has trained it (see isolated_cache), and its file name."""
+    from palette_bench.metrics.judge import JudgeConfig, judge_path
+    from palette_bench.runconfig import resolve
+
+    smoke = resolve("inpainting", "smoke", []).eval
+    name = judge_path(JudgeConfig(train_images=smoke.judge_train_images, epochs=smoke.judge_epochs), cache_dir=".").name
+    return tmp_path_factory.mktemp("smoke-judge"), name
+
+
 @pytest.fixture(autouse=True)
-def isolated_cache(tmp_path, monkeypatch):
-    """Each test gets its own palette-bench cache and torch hub folder: no test sees another's files or the user's."""
-    monkeypatch.setenv("PALETTE_BENCH_CACHE", str(tmp_path / "pb-cache"))
+def isolated_cache(tmp_path, monkeypatch, smoke_judge_store):
+    """Each test gets its own palette-bench cache and torch hub folder: no test sees another's files or the user's.
+
+    One file is shared: the smoke preset's judge. Its training is deterministic, so every test that
+    trains it gets the same bytes, and it is the costliest step a smoke run repeats (rendering 2,300
+    images). The first test that trains it leaves a verified copy, and later tests start with it in
+    their own cache, as a second run on one machine would.
+    """
+    store, name = smoke_judge_store
+    cache = tmp_path / "pb-cache"
+    monkeypatch.setenv("PALETTE_BENCH_CACHE", str(cache))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    files = (name, name + ".sha256")
+    if (store / files[1]).exists():
+        (cache / "judge").mkdir(parents=True)
+        for f in files:
+            shutil.copyfile(store / f, cache / "judge" / f)
+    yield
+    made = cache / "judge"
+    if not (store / files[1]).exists() and all((made / f).is_file() for f in files):
+        if hashlib.sha256((made / name).read_bytes()).hexdigest() == (made / files[1]).read_text().strip():
+            shutil.copyfile(made / name, store / name)
+            shutil.copyfile(made / files[1], store / files[1])  # the sidecar last: it marks the copy complete
 
 
 def write_small_builtin(path: Path, n: int = 20) -> Path:
