@@ -20,8 +20,9 @@ import numpy as np
 from palette_bench.io import atomic_write_json, atomic_write_npz
 from palette_bench.metrics.reference import cache_root
 
-# the modules whose code decides a comparison's numbers (evaluate.py: KID's subsets per replicate)
-CODE = ("compare.py", "compare_cache.py", "evaluate.py", "metrics/bootstrap.py", "metrics/fid.py", "metrics/kid.py", "metrics/inception_score.py", "metrics/resampled_is.py")
+# the modules whose code decides a comparison's numbers; of evaluate.py, only KID's subsets per
+# replicate count, and key() takes that number rather than the whole file
+CODE = ("compare.py", "compare_cache.py", "metrics/bootstrap.py", "metrics/fid.py", "metrics/kid.py", "metrics/inception_score.py", "metrics/resampled_is.py")
 
 
 @lru_cache(maxsize=None)
@@ -48,7 +49,10 @@ def code_sha256() -> str:
 
 
 def key(material: dict) -> str:
-    return hashlib.sha256(json.dumps({**material, "code": code_sha256()}, sort_keys=True).encode()).hexdigest()
+    from palette_bench.evaluate import KID_SUBSETS_PER_REPLICATE
+
+    code = {"code": code_sha256(), "kid_subsets_per_replicate": KID_SUBSETS_PER_REPLICATE}
+    return hashlib.sha256(json.dumps({**material, **code}, sort_keys=True).encode()).hexdigest()
 
 
 def comparison_path(material: dict) -> Path:
