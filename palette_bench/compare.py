@@ -76,23 +76,25 @@ def paired_interval(
     return value, bs.percentile_interval(diffs, value, level)
 
 
-def paired_means(xa: np.ndarray, xb: np.ndarray, replicates: int, seed: int) -> tuple[float, float, np.ndarray | None, int]:
-    """Means of per-input values over the inputs where both are finite, the paired replicates of their difference, and how many inputs were left out.
+def paired_means(xa: np.ndarray, xb: np.ndarray, replicates: int, seed: int) -> tuple[float, float, float, np.ndarray | None, int]:
+    """Means of per-input values over the inputs where both are finite, the mean difference, its paired replicates, and how many inputs were left out.
 
     An input is left out of both sides when either side is not finite (the infinite PSNR of an
     output identical to its original): each side's mean over its own finite inputs would compare
-    different inputs. A replicate averages over the drawn inputs that are kept.
+    different inputs. A replicate averages over the drawn inputs that are kept. The difference and
+    its replicates are both means of per-input differences, so that where the replicates reach
+    exactly the difference's value (counts of 0/1 values), the interval's end does too.
     """
     kept = np.isfinite(xa) & np.isfinite(xb)
     diff = np.where(kept, xa - xb, 0.0)
-    va, vb = (float(x[kept].mean()) if kept.any() else float("nan") for x in (xa, xb))
+    va, vb, d = (float(x[kept].mean()) if kept.any() else float("nan") for x in (xa, xb, diff))
     n = len(kept)
     if replicates <= 0 or n < 2:
-        return va, vb, None, int(n - kept.sum())
+        return va, vb, d, None, int(n - kept.sum())
     idx = bs.resamples(n, replicates, seed)
     with np.errstate(invalid="ignore", divide="ignore"):  # a replicate that draws no kept input is NaN, and ignored
         reps = diff[idx].sum(axis=1) / kept[idx].sum(axis=1)
-    return va, vb, reps[np.isfinite(reps)], int(n - kept.sum())
+    return va, vb, d, reps[np.isfinite(reps)], int(n - kept.sum())
 
 
 def verdict(name: str, ci: tuple[float, float] | None) -> str:
@@ -341,10 +343,10 @@ def _set_metric(a: Evaluation, b: Evaluation, name: str, replicates: int, seed: 
 
 
 def _input_metric(xa: np.ndarray, xb: np.ndarray, replicates: int, seed: int) -> dict:
-    va, vb, reps, left_out = paired_means(xa, xb, replicates, seed)
-    out = {"a": va, "b": vb, "difference": va - vb, "ci": None, "replicates": 0, "mc_se": None, "left_out": left_out}
+    va, vb, d, reps, left_out = paired_means(xa, xb, replicates, seed)
+    out = {"a": va, "b": vb, "difference": d, "ci": None, "replicates": 0, "mc_se": None, "left_out": left_out}
     if reps is not None and len(reps):
-        out.update(ci=bs.percentile_interval(reps, va - vb), replicates=len(reps), mc_se=bs.interval_mc_se(reps))
+        out.update(ci=bs.percentile_interval(reps, d), replicates=len(reps), mc_se=bs.interval_mc_se(reps))
     return out
 
 

@@ -277,6 +277,16 @@ def test_psnr_compares_the_same_inputs_on_both_sides(tmp_path):
     assert "psnr: 20 inputs left out of A and B alike" in compare_module.table(r)
 
 
+def test_an_interval_that_ends_at_zero_is_undecided(tmp_path):
+    """CA top-5: A right where B is wrong on 2 of 500 inputs. A replicate drawing neither (e^-2, 13%) differs by exactly 0,
+    so the interval's lower end is exactly 0: "cannot decide", not an "A better" from the rounding of 1 - 0.996."""
+    a, b = np.ones(500), np.ones(500)
+    b[[3, 7]] = 0
+    runs = tmp_path / "runs"
+    m = compare(write_eval(runs, "a", {"ca_top5": a}, n=500), write_eval(runs, "b", {"ca_top5": b}, method="regression", n=500), ("ca_top5",))["metrics"]["ca_top5"]
+    assert m["ci95"][0] == 0 and m["verdict"] == "cannot decide"
+
+
 def _three(tmp_path, n=60):
     rng = np.random.default_rng(3)
     fid = _reference(rng)
