@@ -8,9 +8,10 @@ Inception-sized logits and per-input values), and their shared reference feature
 PALETTE_BENCH_CACHE. The features are Gaussian with a decaying spectrum; each method's are the
 reference's distribution shrunk or shifted by its own amount, so the four FIDs differ. Then it times
   1. one FID bootstrap replicate by the previous route (the resampled rows copied, np.cov,
-     FrechetToReference.fast) and from bootstrap counts three ways (numpy throughout; numpy's
-     products with torch's eigensolve; torch throughout, FrechetReplicates), and one IS replicate by
-     inception_score and by ResampledInceptionScore, in this process, as ratios to the previous route;
+     FrechetToReference.fast) and from bootstrap counts three ways (numpy; torch with all its threads
+     on each replicate in turn; torch with one thread per replicate, FrechetReplicates), and one IS
+     replicate by inception_score and by ResampledInceptionScore, in this process, as ratios to the
+     previous route;
   2. `palette-bench report` in a subprocess with an empty comparison cache (cold), then again (warm),
      on the CPU and, when CUDA is available, on the GPU (each device with its own fresh cache).
 It prints the machine's load average before and after each timing: other processes on the same
@@ -135,23 +136,31 @@ def per_replicate(pools: dict, logits: np.ndarray, cache: Path, replicates: int)
     counted = FrechetReplicates(x, fid.mu_ref, fid.sigma_ref, device="cpu", sqrt_ref=fid.sqrt_ref)
     y, xc = counted.y.numpy(), counted.xc.numpy()
 
-    def numpy_counts(r: int, eigvalsh) -> float:
-        # FrechetReplicates' steps in numpy (a.T @ a is a BLAS syrk), the eigensolve by `eigvalsh`
+    def numpy_counts(r: int) -> float:
+        # FrechetReplicates' steps in numpy (a.T @ a is a BLAS syrk), OpenBLAS's threads
         w = counts[r].astype(np.float64)
         offset = w @ xc / n
         keep = np.flatnonzero(w)
         yk = y[keep]
         z = np.sqrt(w[keep])[:, None] * (yk - w[keep] @ yk / n)
-        tr_sqrt = np.sqrt(np.clip(eigvalsh(z.T @ z) / (n - 1), 0, None)).sum()
+        tr_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh(z.T @ z) / (n - 1), 0, None)).sum()
         diff = counted.diff_center.numpy() + offset
         return diff @ diff + (w @ counted.squares.numpy() - n * offset @ offset) / (n - 1) + counted.trace_ref - 2 * tr_sqrt
 
-    timed("bootstrap counts, numpy products and numpy eigensolve", lambda r: numpy_counts(r, np.linalg.eigvalsh), t_old)
-    timed("bootstrap counts, numpy products and torch eigensolve", lambda r: numpy_counts(r, lambda g: torch.linalg.eigvalsh(torch.from_numpy(g)).numpy()), t_old)
-    timed("FrechetReplicates: bootstrap counts, all in torch, cpu", lambda r: counted(counts[r : r + 1])[0], t_old)
+    def torch_threads(r: int) -> float:
+        # FrechetReplicates' own step, each replicate on all of torch's threads in turn
+        return counted._one(torch.as_tensor(counts[r], dtype=torch.float64))
+
+    timed("bootstrap counts, numpy (OpenBLAS), replicates in turn", numpy_counts, t_old)
+    timed(f"bootstrap counts, torch, {torch.get_num_threads()} threads per replicate, in turn", torch_threads, t_old)
+    timed(f"FrechetReplicates: torch, 1 thread per replicate, {torch.get_num_threads()} side by side", lambda r: counted(counts[r : r + 1])[0], t_old)
+    block = np.arange(min(replicates, 2 * torch.get_num_threads()))
+    start = time.perf_counter()
+    counted(counts[block])
+    print(f"  {'  the same, ' + str(len(block)) + ' replicates in one call':<66} {(time.perf_counter() - start) / len(block):7.2f} s")
     if torch.cuda.is_available():
         on_gpu = FrechetReplicates(x, fid.mu_ref, fid.sigma_ref, device="cuda", sqrt_ref=fid.sqrt_ref)
-        timed("FrechetReplicates: bootstrap counts, all in torch, cuda", lambda r: on_gpu(counts[r : r + 1])[0], t_old)
+        timed("FrechetReplicates: torch, cuda", lambda r: on_gpu(counts[r : r + 1])[0], t_old)
     print(f"one IS replicate, n={n}, {logits.shape[1]} classes")
     old = np.array([inception_score(logits[i]) for i in idx])
     t_old = timed("previous route: inception_score of the resampled logits", lambda r: inception_score(logits[idx[r]]))

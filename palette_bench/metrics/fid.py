@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 
@@ -93,10 +95,10 @@ class FrechetReplicates:
     resampled rows: tested to 1e-12 relative, and to 1e-7 with fewer inputs than dimensions, where
     square roots of eigenvalues at rounding level carry the difference.
 
-    Every step runs in torch, on a CUDA device when one is available. On the CPU too: its
-    eigensolve (MKL) beat numpy's (OpenBLAS) at 2048 dimensions, and numpy's products between
-    torch's eigensolves left each library's threads waiting on the other's on two shared cores
-    (benchmarks/report_scaling.py measures the three ways).
+    Every step runs in torch, on a CUDA device when one is available. On the CPU too: one
+    threading runtime (numpy's products between torch's eigensolves left each library's threads
+    waiting on the other's), and MKL's eigensolve on one thread beat numpy's (OpenBLAS) on two
+    shared cores (benchmarks/report_scaling.py measures the routes).
     """
 
     def __init__(self, features: np.ndarray, mu_ref: np.ndarray, sigma_ref: np.ndarray, device: str | None = None, sqrt_ref: np.ndarray | None = None):
@@ -123,7 +125,19 @@ class FrechetReplicates:
         import torch
 
         counts = torch.as_tensor(np.atleast_2d(counts), dtype=torch.float64, device=self.device)
-        return np.array([self._one(w) for w in counts])
+        if self.device.type != "cpu":
+            return np.array([self._one(w) for w in counts])
+        # On the CPU each replicate runs on one thread, as many side by side as torch has threads:
+        # the eigensolve's tridiagonal reduction gains little from a second thread, and its barriers,
+        # one per column, stall whenever another process holds a core (on 2 shared cores a replicate
+        # at d = 2048 took 2.3x longer on 2 threads than on 1: benchmarks/report_scaling.py).
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with ThreadPoolExecutor(threads) as pool:
+                return np.array(list(pool.map(self._one, counts)))
+        finally:
+            torch.set_num_threads(threads)
 
     def _one(self, w) -> float:
         import torch
