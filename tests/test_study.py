@@ -307,9 +307,13 @@ def test_report_attaches_a_fool_rate_only_to_the_outputs_the_raters_saw(tmp_path
     palette = runs / "builtin-uncropping-palette-smoke"
 
     def report(name):
+        """What the command printed and the Markdown footer, each holding the skip line, and the fool rates."""
         out = cli("report", "--runs", runs, "--out", tmp_path / name, "--format", "csv,md", "--studies", tmp_path / "studies")
         table = pd.read_csv(tmp_path / name / "uncropping.csv").set_index("method")
-        return out + (tmp_path / name / "uncropping.md").read_text(), table["fool_rate_pct"]
+        md = (tmp_path / name / "uncropping.md").read_text()
+        skips = [line for line in out.splitlines() if "Fool rate skipped" in line]
+        assert all(line in md for line in skips) and len(skips) == md.count("Fool rate skipped")
+        return out, table["fool_rate_pct"]
 
     made, eval_dir = load_study(study).methods["palette"]["created_from"], load_study(study).methods["palette"]["eval_dir"]
     shown = {int(Path(s).stem) for s in made["samples"]}

@@ -11,7 +11,7 @@ from palette_bench.io import atomic_write_bytes
 from palette_bench.report import FORMATS, render
 from palette_bench.report.collect import Evaluation, collect
 from palette_bench.report.footer import footer
-from palette_bench.report.foolrate import FOOL_RATE, add_fool_rate, load_scores
+from palette_bench.report.foolrate import FOOL_RATE, SKIPPED, add_fool_rate, load_scores
 from palette_bench.report.group import ABLATIONS, REPLICATES, Group, ablation_groups, ablation_value, describe_split, task_groups, variant_labels
 from palette_bench.report.multitask import LABELS, is_multi, multitask_groups
 from palette_bench.report.multitask import build_table as build_multitask_table
@@ -110,6 +110,7 @@ def build(runs: str | Path, studies: str | Path | None = None) -> Report:
         labels = variant_labels(group.evaluations)
         frame, tests = build_frame(group.evaluations, lambda e: labels[e.key(*REPLICATES)], TASK_METRICS)
         human = add_fool_rate(frame, scores)
+        report.messages += [line for line in human if line.startswith(SKIPPED)]
         report.tables.append(
             Table(group.stem, _title(group, TASK_TITLES.get(group.task, group.task)), frame, "method", TASK_METRICS, trailing=(FOOL_RATE,) if human else (), notes=group.notes, footer=footer(group.evaluations, frame, tests) + human)
         )

@@ -21,6 +21,7 @@ from palette_bench.study import SCORES_FILE
 from palette_bench.study.spec import outputs_sha256
 
 FOOL_RATE = "Fool rate (%)"
+SKIPPED = "Fool rate skipped"  # the start of a footer line that the report also prints
 
 
 def load_scores(studies: str | Path | None) -> tuple[list[dict], list[str]]:
@@ -71,7 +72,7 @@ def add_fool_rate(frame: pd.DataFrame, scores: list[dict]) -> list[str]:
         rated_here = hit is not None and hit[1].get("fool_rate") is not None
         why = outputs_changed(hit[1], Path(r.eval_dir)) if rated_here else None
         if why:
-            skipped.append(f"Fool rate skipped: human study {hit[0]['path']} for run folder {r.run}: {why}.")
+            skipped.append(f"{SKIPPED}: human study {hit[0]['path']} for run folder {r.run}: {why}.")
         if not rated_here or why:
             cells.append(("", np.nan, np.nan, np.nan))
             continue
