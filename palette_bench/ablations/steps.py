@@ -167,22 +167,18 @@ def lines(todo: list[Variant], ref: Variant) -> dict[str, list[Variant]]:
 def fid_replicates(folders: dict, replicates: int, seed: int) -> tuple[dict, dict]:
     """FID of each configuration on all inputs, and on the same `replicates` bootstrap resamples of the inputs.
 
-    The resamples are shared by every configuration, so any difference of two configurations'
-    replicates is a paired replicate of their difference.
+    The resamples are shared by every configuration (compare.Replicates, kept in the cache), so any
+    difference of two configurations' replicates is a paired replicate of their difference.
     """
-    from palette_bench.compare import _reference, _set_statistic, check_comparable, load
-    from palette_bench.metrics import bootstrap as bs
+    from palette_bench.compare import Replicates, check_comparable, load
 
     evals = {v: load(f) for v, f in folders.items()}
     first = next(iter(evals.values()))
-    for e in evals.values():
-        check_comparable(e, first, ("fid",))
-    ref_stats = _reference(first.result)
-    idx = bs.resamples(len(first.arrays["index"]), replicates, seed)
     full, reps = {}, {}
     for v, e in evals.items():
-        full[v], stat = _set_statistic("fid", e.arrays["pool"], ref_stats)
-        reps[v] = np.array([stat(i) for i in idx])
+        check_comparable(e, first, ("fid",))
+        r = Replicates(e, "fid", seed)
+        full[v], reps[v] = r.full(), r.first(replicates)
     return full, reps
 
 
