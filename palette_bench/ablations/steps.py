@@ -312,8 +312,11 @@ def plot(table: pd.DataFrame, summary: dict) -> bytes:
         ax.plot(g["nfe"], g["fid"], marker="o", ms=4, label=line, color=f"C{i}")
         g = g[g["qualifies"] != "ref"]
         offset = 1 + 0.03 * (i - 2.5)  # side by side at the same step count, so the bars stay readable
-        err = np.vstack([np.zeros(len(g)), g["margin_stat_upper"] - g["margin_stat"]])
-        bx.errorbar(g["nfe"] * offset, g["margin_stat"], yerr=np.nan_to_num(err), marker="o", ms=3, capsize=2, ls="none", color=f"C{i}", label=line)
+        for tested, part in g.groupby(g["qualifies"] != "not tested"):
+            err = np.vstack([np.zeros(len(part)), part["margin_stat_upper"] - part["margin_stat"]])
+            # a configuration below a line's first failure is not tested: drawn faint, as no evidence either way
+            bx.errorbar(part["nfe"] * offset, part["margin_stat"], yerr=np.nan_to_num(err), marker="o", ms=3, capsize=2, ls="none", color=f"C{i}",
+                        alpha=1.0 if tested else 0.3, label=line if tested else None)
         yes = g[g["qualifies"] == "yes"]
         bx.scatter(yes["nfe"] * offset, yes["margin_stat"], s=40, facecolors="none", edgecolors="k", zorder=3)
     ax.axhline(ref, color="0.5", lw=1, ls=":", label=f"reference {summary['reference']}")
@@ -324,7 +327,7 @@ def plot(table: pd.DataFrame, summary: dict) -> bytes:
     ax.set_ylabel("FID (judge features)")
     bx.set_ylabel(f"FID - {1 + summary['margin']:g} FID(reference), one-sided bound")
     ax.set_title(f"{Path(summary['run']).name}, n={summary['n']}", fontsize=9)
-    bx.set_title(f"upper bound at {1 - summary['level_per_test']:.2%} (family-wise {summary['alpha']:.1%}); circled: qualifies", fontsize=9)
+    bx.set_title(f"upper bound at {1 - summary['level_per_test']:.2%} (family-wise {summary['alpha']:.1%}); circled: qualifies; faint: not tested", fontsize=9)
     ax.legend(fontsize=7)
     bx.legend(fontsize=7)
     return png_bytes(fig)
