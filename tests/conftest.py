@@ -75,7 +75,7 @@ def smoke_judge_store(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def isolated_cache(tmp_path, monkeypatch, smoke_judge_store):
+def isolated_cache(tmp_path, tmp_path_factory, monkeypatch, smoke_judge_store):
     """Each test gets its own palette-bench cache and torch hub folder: no test sees another's files or the user's.
 
     One file is shared: the smoke preset's judge. Its training is deterministic, so every test that
@@ -84,12 +84,13 @@ def isolated_cache(tmp_path, monkeypatch, smoke_judge_store):
     their own cache, as a second run on one machine would.
     """
     store, name = smoke_judge_store
-    cache = tmp_path / "pb-cache"
+    # Beside tmp_path, not in it: tests that check a refused command wrote nothing look at tmp_path.
+    cache = tmp_path_factory.mktemp("pb-cache")
     monkeypatch.setenv("PALETTE_BENCH_CACHE", str(cache))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
     files = (name, name + ".sha256")
     if (store / files[1]).exists():
-        (cache / "judge").mkdir(parents=True)
+        (cache / "judge").mkdir()
         for f in files:
             shutil.copyfile(store / f, cache / "judge" / f)
     yield
