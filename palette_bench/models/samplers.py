@@ -1,4 +1,5 @@
-"""Samplers for Palette: ancestral (DDPM) and DDIM, with one signature (k-diffusion style).
+"""Samplers for Palette: ancestral (DDPM) and DDIM here, DPM-Solver++(2M) and EDM's Heun in solvers.py, with one
+signature (k-diffusion style):
 
     sample(model, y_T, schedule, extra_args, generators, callback=None, parameterization="eps") -> y_0
 
@@ -34,6 +35,10 @@ from palette_bench.models.diffusion import (
     logsnr_schedule,
     network_input,
 )
+from palette_bench.models.sampler_io import gamma_batch as _gamma_batch
+from palette_bench.models.sampler_io import keep_known as _keep_known
+from palette_bench.models.sampler_io import unpack as _unpack
+from palette_bench.models.solvers import dpmpp_2m_sample, heun_sample
 
 
 def sampling_schedule(steps: int, base=SAMPLE_SCHEDULE) -> NoiseSchedule:
@@ -63,28 +68,6 @@ def step_schedule(name: str, steps: int, train: NoiseSchedule | None = None, inf
     train = linear_schedule(**TRAIN_SCHEDULE) if train is None else train
     inference = linear_schedule(**SAMPLE_SCHEDULE) if inference is None else inference
     return SCHEDULES[name](steps, train, inference)
-
-
-def _unpack(extra_args: dict, y_T: torch.Tensor):
-    """(condition, mask, y0) from extra_args, checked."""
-    condition = extra_args["condition"]
-    mask = extra_args.get("mask")
-    y0 = extra_args.get("y0")
-    if mask is not None and y0 is None:
-        raise ValueError("sampling with a mask needs extra_args['y0'], the image holding the known pixels")
-    if condition.shape != y_T.shape:
-        raise ValueError(f"condition {tuple(condition.shape)} and y_T {tuple(y_T.shape)} differ in shape")
-    return condition, mask, y0
-
-
-def _keep_known(y, mask, y0):
-    """Paste the known pixels back (inpainting/uncropping): mask * y + (1 - mask) * y0, bit-exact."""
-    return y if mask is None else torch.where(mask.bool(), y, y0)
-
-
-def _gamma_batch(gamma: float, y: torch.Tensor) -> torch.Tensor:
-    """gamma_t expanded over the batch as the float32 [B] tensor the network takes."""
-    return torch.full((y.shape[0],), gamma, dtype=torch.float32, device=y.device)
 
 
 @torch.no_grad()
@@ -142,4 +125,11 @@ def ddim_sample(model, y_T, schedule: NoiseSchedule, extra_args: dict, generator
     return _keep_known(y_t.clamp(-1.0, 1.0), mask, y0)
 
 
-SAMPLERS = {"ancestral": ancestral_sample, "ddim": ddim_sample}
+SAMPLERS = {"ancestral": ancestral_sample, "ddim": ddim_sample, "dpmpp-2m": dpmpp_2m_sample, "heun": heun_sample}
+
+
+def nfe(sampler: str, steps: int) -> int:
+    """Network evaluations per sample: one per step, but Heun's 2 per step less the last step's correction."""
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler {sampler!r} is not one of {list(SAMPLERS)}")
+    return 2 * steps - 1 if sampler == "heun" else steps
