@@ -10,6 +10,7 @@ import click
 
 from palette_bench.config import ConfigError
 from palette_bench.data.files import BadImageError
+from palette_bench.models.samplers import SAMPLERS
 from palette_bench.report.command import report_command
 from palette_bench.study.command import study_group
 from palette_bench.tasks import task_names
@@ -17,6 +18,7 @@ from palette_bench.train import TrainingCollapse
 from palette_bench.weights import WeightsError
 
 # Errors a user can fix from the message alone: printed as one line, no traceback.
+SAMPLER_CHOICES = tuple(SAMPLERS)
 USER_ERRORS = (ConfigError, BadImageError, WeightsError, FileNotFoundError, ValueError, TrainingCollapse)
 
 
@@ -57,7 +59,7 @@ skip_bad_option = click.option("--skip-bad", is_flag=True, help="Skip unreadable
 @click.option("--preset", default="cpu", show_default=True, help="smoke (seconds), cpu (2 CPU cores), gpu (one GPU), paper (GPU clusters).")
 @click.option("--protocol", default=None, help="Protocol name or TOML path (default: builtin).")
 @click.option("--eval-set", default=None, help="Evaluation set (default: the task's headline set).")
-@click.option("--sampler", type=click.Choice(["ancestral", "ddim"]), default=None, help="Sampler (default: the preset's).")
+@click.option("--sampler", type=click.Choice(SAMPLER_CHOICES), default=None, help="Sampler (default: the preset's).")
 @click.option("--steps", type=int, default=None, help="Sampling steps (default: the preset's).")
 @click.option("--stage", type=click.Choice(["train", "sample", "eval", "all"]), default="all", show_default=True)
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override any config value, e.g. --set train.steps=500 (repeatable).")
@@ -149,7 +151,7 @@ def ablate():
 @click.option("--preset", default="cpu", show_default=True, help="With --task: the run's preset.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="With --task: config overrides of the run.")
 @click.option("--runs-root", default="runs", show_default=True)
-@click.option("--samplers", default="ancestral,ddim", show_default=True)
+@click.option("--samplers", default=",".join(SAMPLER_CHOICES), show_default=True)
 @click.option("--schedules", default="paper,logsnr,karras", show_default=True)
 @click.option("--steps", "steps", default="1000,250,100,50,20,10", show_default=True, help="Step counts; the reference, 1000-step ancestral with the paper's schedule, is always included.")
 @click.option("--n", "n", type=int, default=None, help="Evaluation inputs (default: the run's sample.n).")
@@ -194,7 +196,7 @@ def _reference_variant(text: str) -> tuple[str, str, int]:
 @click.option("--run", "runs", multiple=True, required=True, type=click.Path(file_okay=False, exists=True), help="A Palette run whose checkpoints at --at were kept (repeatable: one curve each).")
 @click.option("--at", "at", default="600,1500,4000,10000", show_default=True, help="Training steps to evaluate.")
 @click.option("--floor", "floors", multiple=True, type=click.Path(exists=True), help="An evaluation of the same inputs to draw as a line and compare with (eval folder or run folder; repeatable).")
-@click.option("--sampler", type=click.Choice(["ancestral", "ddim"]), default=None, help="Sampling settings of every curve (default: each run's).")
+@click.option("--sampler", type=click.Choice(SAMPLER_CHOICES), default=None, help="Sampling settings of every curve (default: each run's).")
 @click.option("--schedule", type=click.Choice(["paper", "logsnr", "karras"]), default=None)
 @click.option("--steps", "sample_steps", type=int, default=None)
 @click.option("--n", "n", type=int, default=None)
@@ -318,7 +320,7 @@ def diagnose_command(run_dir, n, out, root, batch_size, device, as_json):
 @click.option("--direction", type=click.Choice(["both", "right", "left"]), default="both", show_default=True, help="both: right, left, right, ...; right or left: that side only.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG to write; OUT.json beside it records the run, checkpoint, seed, sampler and column ranges.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same bytes.")
-@click.option("--sampler", type=click.Choice(["ancestral", "ddim"]), default=None, help="Sampler (default: the run's).")
+@click.option("--sampler", type=click.Choice(SAMPLER_CHOICES), default=None, help="Sampler (default: the run's).")
 @click.option("--schedule", type=click.Choice(["paper", "logsnr", "karras"]), default=None, help="Step schedule (default: the run's).")
 @click.option("--sample-steps", type=click.IntRange(min=1), default=None, help="Sampling steps per extension (default: the run's).")
 @click.option("--device", default=None, help="torch device (default: cuda if available, else cpu).")

@@ -161,7 +161,7 @@ def panorama_run(run_dir, out, steps: int, image=None, seed: int = 0, direction:
         "extensions": steps,
         "direction": direction,
         "seed": seed,
-        "sample": {"sampler": s.sampler, "steps": s.steps, "schedule": s.schedule, "eta": s.eta, "use_ema": s.use_ema},
+        "sample": {"sampler": s.sampler, "steps": s.steps, "schedule": s.schedule, "eta": s.eta, "churn": s.churn, "use_ema": s.use_ema},
         "parameterization": cfg.diffusion.parameterization,
         "device": str(device),
         "input": source,

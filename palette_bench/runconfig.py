@@ -67,9 +67,11 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class SampleConfig:
-    sampler: Literal["ancestral", "ddim"] = "ancestral"
-    steps: int = 1000
+    # "dpmpp-2m" and "heun" are the second-order ODE solvers of models/solvers.py
+    sampler: Literal["ancestral", "ddim", "dpmpp-2m", "heun"] = "ancestral"
+    steps: int = 1000  # Heun calls the network 2 steps - 1 times, the others once per step
     eta: float = 0.0  # DDIM only
+    churn: float = 0.0  # Heun only: EDM's S_churn, 0 = deterministic
     # where the steps sit on the gamma axis: "paper" (the respaced inference schedule), or "logsnr" /
     # "karras" spread over the training schedule's gamma range (see models/samplers.py SCHEDULES)
     schedule: Literal["paper", "logsnr", "karras"] = "paper"

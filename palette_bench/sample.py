@@ -32,7 +32,7 @@ class PaletteSampler:
     models/samplers.py step_schedule); `parameterization` says what the network outputs.
     """
 
-    def __init__(self, model, sampler: str, schedule: NoiseSchedule, device, eta: float = 0.0, parameterization: str = "eps"):
+    def __init__(self, model, sampler: str, schedule: NoiseSchedule, device, eta: float = 0.0, parameterization: str = "eps", churn: float = 0.0):
         if torch.device(device).type == "cuda":
             # TF32 convolutions and matmuls round differently for different batch sizes; full fp32 keeps a
             # sample independent of the batch it shares, as the seeding promises.
@@ -40,7 +40,7 @@ class PaletteSampler:
             torch.backends.cuda.matmul.allow_tf32 = False
         self.model, self.device = model, torch.device(device)
         self.schedule, self.fn = schedule, SAMPLERS[sampler]
-        self.kwargs = {"eta": eta} if sampler == "ddim" else {}
+        self.kwargs = {"eta": eta} if sampler == "ddim" else {"churn": churn} if sampler == "heun" else {}
         self.kwargs["parameterization"] = parameterization
 
     @torch.no_grad()

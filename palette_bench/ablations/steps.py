@@ -36,7 +36,7 @@ import pandas as pd
 from palette_bench.ablations import metric_columns, png_bytes
 from palette_bench.io import atomic_write_bytes, atomic_write_json
 
-SAMPLERS = ("ancestral", "ddim")
+SAMPLERS = ("ancestral", "ddim", "dpmpp-2m", "heun")
 SCHEDULES = ("paper", "logsnr", "karras")
 STEPS = (1000, 250, 100, 50, 20, 10)
 REFERENCE = ("ancestral", "paper", 1000)
@@ -58,8 +58,10 @@ class Variant:
 
     @property
     def nfe(self) -> int:
-        """Network evaluations per sample: both samplers call the network once per step."""
-        return self.steps
+        """Network evaluations per sample (models/samplers.py nfe): Heun makes two per step but the last."""
+        from palette_bench.models.samplers import nfe
+
+        return nfe(self.sampler, self.steps)
 
 
 def variants(samplers=SAMPLERS, schedules=SCHEDULES, steps=STEPS, reference=REFERENCE) -> list[Variant]:
@@ -83,6 +85,7 @@ def variant_config(cfg, v: Variant, n: int | None = None, samples_per_input: int
         schedule=v.schedule,
         steps=v.steps,
         eta=0.0,
+        churn=0.0,
         n=s.n if n is None else n,
         samples_per_input=s.samples_per_input if samples_per_input is None else samples_per_input,
         diversity_n=s.diversity_n if diversity_n is None else diversity_n,

@@ -73,6 +73,8 @@ class Method:
             name += "-raw"
         if self.stochastic and s.sampler == "ddim" and s.eta:
             name += f"-eta{s.eta:g}"
+        if self.stochastic and s.sampler == "heun" and s.churn:
+            name += f"-churn{s.churn:g}"
         return name
 
     def folder_name(self, cfg, protocol_name: str) -> str:

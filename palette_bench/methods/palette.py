@@ -59,4 +59,4 @@ class Palette(Method):
 
         model = network_from_state(cfg, state, device)
         s = cfg.sample
-        return PaletteSampler(model, s.sampler, sampler_schedule(cfg), device, s.eta, cfg.diffusion.parameterization)
+        return PaletteSampler(model, s.sampler, sampler_schedule(cfg), device, s.eta, cfg.diffusion.parameterization, s.churn)

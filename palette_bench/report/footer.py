@@ -84,6 +84,8 @@ def sampler(e: Evaluation) -> str:
     text = f"predicts {e.cfg.diffusion.parameterization}; {s.sampler} sampler, {s.steps} steps, {s.schedule} schedule"
     if s.sampler == "ddim" and s.eta:
         text += f", eta {s.eta:g}"
+    if s.sampler == "heun" and s.churn:
+        text += f", churn {s.churn:g}"
     return text + ("" if s.use_ema else ", raw (non-EMA) weights")
 
 
