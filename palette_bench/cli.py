@@ -157,13 +157,14 @@ def ablate():
 @click.option("--n", "n", type=int, default=None, help="Evaluation inputs (default: the run's sample.n).")
 @click.option("--samples-per-input", type=int, default=None, help="Samples per input for diversity (default: the run's).")
 @click.option("--diversity-n", type=int, default=None, help="Inputs with all samples (default: the run's sample.diversity_n).")
+@click.option("--line", "line_specs", multiple=True, metavar="SAMPLER:SCHEDULE:STEPS[,STEPS...]", help="A line of its own step counts (repeatable); given, the lines replace --samplers x --schedules x --steps.")
 @click.option("--reference", default="ancestral:paper:1000", show_default=True, help="SAMPLER:SCHEDULE:STEPS of the reference every configuration is tested against.")
 @click.option("--replicates", type=click.IntRange(min=100), default=None, help="Paired bootstrap replicates (default: enough for 25 beyond the corrected one-sided level, at least 1000).")
 @click.option("--out", default=None, type=click.Path(file_okay=False), help="Folder for steps.csv/.md/.png/.json (default: RUN/ablate-steps).")
 @root_option
 @click.option("--weights-dir", default=None)
 @click.option("--allow-unverified-weights", is_flag=True)
-def ablate_steps_command(task, run_dir, preset, overrides, runs_root, samplers, schedules, steps, n, samples_per_input, diversity_n, reference, replicates, out, root, weights_dir, allow_unverified_weights):
+def ablate_steps_command(task, run_dir, preset, overrides, runs_root, samplers, schedules, steps, n, samples_per_input, diversity_n, line_specs, reference, replicates, out, root, weights_dir, allow_unverified_weights):
     """Samplers x step schedules x step counts of one checkpoint: FID against network evaluations, and the fewest within 5% of 1000-step ancestral."""
     from palette_bench.ablations.steps import ablate_steps, markdown
     from palette_bench.run import run, run_dir_for
@@ -174,12 +175,25 @@ def ablate_steps_command(task, run_dir, preset, overrides, runs_root, samplers, 
             raise click.UsageError("give --task T (the run `palette-bench run --task T` makes) or --run RUN_DIR")
         cfg = resolve(task, preset, list(overrides))
         run_dir = run(cfg, ("train",), runs_root=runs_root, root=root, weights_dir=weights_dir, allow_unverified_weights=allow_unverified_weights)
-    summary = ablate_steps(run_dir, _names(samplers), _names(schedules), _ints(steps), n, samples_per_input, diversity_n, out, root, weights_dir=weights_dir, allow_unverified_weights=allow_unverified_weights, replicates=replicates, reference=_reference_variant(reference))
+    line_steps = dict(_line(spec) for spec in line_specs) or None
+    summary = ablate_steps(run_dir, _names(samplers), _names(schedules), _ints(steps), n, samples_per_input, diversity_n, out, root, weights_dir=weights_dir,
+                           allow_unverified_weights=allow_unverified_weights, replicates=replicates, reference=_reference_variant(reference), line_steps=line_steps)
     import pandas as pd
 
     folder = Path(out) if out else Path(run_dir) / "ablate-steps"
     click.echo(markdown(pd.read_csv(folder / "steps.csv"), summary))
     click.echo(f"written: {folder}/steps.csv, steps.md, steps.png, steps.json")
+
+
+def _line(text: str) -> tuple[tuple[str, str], list[int]]:
+    """SAMPLER:SCHEDULE:STEPS[,STEPS...] of --line, checked against the registries."""
+    from palette_bench.models.samplers import SAMPLERS, SCHEDULES
+
+    parts = text.split(":")
+    counts = parts[2].split(",") if len(parts) == 3 else []
+    if len(parts) != 3 or parts[0] not in SAMPLERS or parts[1] not in SCHEDULES or not counts or not all(c.isdigit() and int(c) > 0 for c in counts):
+        raise click.BadParameter(f"'{text}' is not SAMPLER:SCHEDULE:STEPS[,STEPS...] (samplers {', '.join(SAMPLERS)}; schedules {', '.join(SCHEDULES)})", param_hint="--line")
+    return (parts[0], parts[1]), [int(c) for c in counts]
 
 
 def _reference_variant(text: str) -> tuple[str, str, int]:

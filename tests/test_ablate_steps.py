@@ -128,7 +128,9 @@ def test_ablate_steps_table_plot_and_resume(tmp_path, trained):
         assert (p.stat().st_mtime_ns == t) == (p != redo), p
 
 
-def test_ablate_steps_against_another_reference_on_other_inputs(tmp_path, trained):
+def test_ablate_steps_against_another_reference_on_other_inputs_and_lines_of_their_own_steps(tmp_path, trained):
+    """Another reference and other inputs; then --line, which gives each sampler/schedule line its own step counts
+    (replacing the grid), with the second-order solvers: Heun's NFE counts both calls of a step."""
     args = ["ablate", "steps", "--run", str(trained), "--samplers", "ddim", "--schedules", "paper", "--steps", "2", "--n", "3", "--samples-per-input", "2", "--diversity-n", "1", "--reference", "ddim:paper:3"]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
@@ -140,3 +142,13 @@ def test_ablate_steps_against_another_reference_on_other_inputs(tmp_path, traine
     assert list(zip(table["steps"], table["qualifies"]))[0] == (3, "ref") and not (trained / "eval" / "ff20-30-ancestral1000-n3-div1x2").exists()
     res = CliRunner().invoke(main, ["ablate", "steps", "--run", str(trained), "--reference", "ddim:paper"])
     assert res.exit_code == 2 and "is not SAMPLER:SCHEDULE:STEPS" in res.output
+    args = ["ablate", "steps", "--run", str(trained), "--line", "dpmpp-2m:logsnr:3,2", "--line", "heun:logsnr:2", "--reference", "ddim:paper:3", "--out", str(tmp_path / "study")]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(tmp_path / "study" / "steps.csv")
+    assert list(zip(table["sampler"], table["steps"], table["nfe"])) == [("ddim", 3, 3), ("dpmpp-2m", 3, 3), ("dpmpp-2m", 2, 2), ("heun", 2, 3)]
+    assert {"ff20-30-dpmpp-2m3-logsnr", "ff20-30-dpmpp-2m2-logsnr", "ff20-30-heun2-logsnr"} <= {p.name for p in (trained / "eval").iterdir()}
+    assert json.loads((tmp_path / "study" / "steps.json").read_text())["lines"] == 2
+    for bad in ("heun:logsnr", "euler:logsnr:3", "heun:logsnr:3,0"):
+        res = CliRunner().invoke(main, ["ablate", "steps", "--run", str(trained), "--line", bad])
+        assert res.exit_code == 2 and "is not SAMPLER:SCHEDULE:STEPS[,STEPS...]" in res.output, res.output

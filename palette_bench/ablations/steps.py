@@ -64,15 +64,19 @@ class Variant:
         return nfe(self.sampler, self.steps)
 
 
-def variants(samplers=SAMPLERS, schedules=SCHEDULES, steps=STEPS, reference=REFERENCE) -> list[Variant]:
-    """The reference first, then every sampler x schedule x step count, without repeats."""
+def variants(samplers=SAMPLERS, schedules=SCHEDULES, steps=STEPS, reference=REFERENCE, line_steps=None) -> list[Variant]:
+    """The reference first, then every sampler x schedule x step count, without repeats.
+
+    line_steps, if given, replaces the grid: {(sampler, schedule): step counts}, so that each line can
+    take its own counts (Heun's two evaluations per step ask for half the steps of the others).
+    """
+    grid = line_steps or {(sampler, schedule): steps for sampler in samplers for schedule in schedules}
     out = [Variant(*reference)]
-    for sampler in samplers:
-        for schedule in schedules:
-            for n in sorted(steps, reverse=True):
-                v = Variant(sampler, schedule, int(n))
-                if v not in out:
-                    out.append(v)
+    for (sampler, schedule), counts in grid.items():
+        for n in sorted(counts, reverse=True):
+            v = Variant(sampler, schedule, int(n))
+            if v not in out:
+                out.append(v)
     return out
 
 
@@ -132,6 +136,7 @@ def ablate_steps(
     allow_unverified_weights: bool = False,
     replicates: int | None = None,
     reference: tuple[str, str, int] = REFERENCE,
+    line_steps: dict | None = None,
 ) -> dict:
     """Sample and evaluate every variant (skipping finished ones), test each against the reference, write the table and plot.
 
@@ -142,7 +147,7 @@ def ablate_steps(
 
     run_dir = Path(run_dir)
     run_cfg = load_run_config(run_dir)
-    todo = variants(samplers, schedules, steps, reference)
+    todo = variants(samplers, schedules, steps, reference, line_steps)
     cfgs = {v: variant_config(run_cfg, v, n, samples_per_input, diversity_n) for v in todo}
     folders = {v: variant_dir(run_dir, run_cfg, c) for v, c in cfgs.items()}
     # cheapest first: an interrupted study has the most configurations finished
