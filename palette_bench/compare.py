@@ -97,6 +97,14 @@ def paired_means(xa: np.ndarray, xb: np.ndarray, replicates: int, seed: int) -> 
     return va, vb, d, reps[np.isfinite(reps)], int(n - kept.sum())
 
 
+# Why a per-input metric is not finite for an input, as the table says it.
+LEFT_OUT_WHY = {
+    "psnr": "infinite PSNR on one side: an output identical to its original",
+    "div_lpips": "no diversity samples on one side: only the first sample.diversity_n inputs have several",
+    "div_msssim": "no diversity samples on one side: only the first sample.diversity_n inputs have several",
+}
+
+
 def verdict(name: str, ci: tuple[float, float] | None) -> str:
     """'A better' or 'B better' only when the interval of A - B excludes 0, in the metric's direction."""
     if ci is None or ci[0] <= 0 <= ci[1]:
@@ -448,7 +456,7 @@ def table(result: dict) -> str:
         lines.append(f"{name:>10} {m['better']:>6} {m['a']:>10.5g} {m['b']:>10.5g} {m['difference']:>10.4g}  {ci:<26} {m['replicates']:>5} {se:>8}  {m['verdict']}{flag}")
     for name, m in result["metrics"].items():
         if m.get("left_out"):
-            lines.append(f"{name:>10}: {m['left_out']} inputs left out of A and B alike (not finite on one side: an output identical to its original)")
+            lines.append(f"{name:>10}: {m['left_out']} inputs left out of A and B alike ({LEFT_OUT_WHY.get(name, 'not finite on one side')})")
     for name, why in result["skipped"].items():
         lines.append(f"{name:>10}: skipped: {why}")
     lines.append("reps: bootstrap replicates; MC s.e.: the larger Monte-Carlo standard error of the interval's two end points (binomial order-statistic method).")

@@ -274,7 +274,12 @@ def test_psnr_compares_the_same_inputs_on_both_sides(tmp_path):
     assert m["verdict"] == "A better" and m["left_out"] == 20
     assert (m["a"], m["b"]) == pytest.approx((a[20:].mean(), b[20:].mean()), rel=1e-12)
     assert m["difference"] == pytest.approx((a - b)[20:].mean(), rel=1e-12) and 0.4 < m["ci95"][0] < m["ci95"][1] < 0.6
-    assert "psnr: 20 inputs left out of A and B alike" in compare_module.table(r)
+    assert "psnr: 20 inputs left out of A and B alike (infinite PSNR on one side: an output identical to its original)" in compare_module.table(r)
+    # diversity is NaN for the inputs past sample.diversity_n, and the table says that, not "identical to its original"
+    d = np.concatenate([rng.uniform(0.3, 0.7, 10), np.full(30, np.nan)])
+    r = compare(write_eval(runs, "c", {"div_lpips": d}, n=40), write_eval(runs, "d", {"div_lpips": d + 0.01}, n=40), ("div_lpips",))
+    assert r["metrics"]["div_lpips"]["left_out"] == 30
+    assert "div_lpips: 30 inputs left out of A and B alike (no diversity samples on one side" in compare_module.table(r)
 
 
 def test_an_interval_that_ends_at_zero_is_undecided(tmp_path):
