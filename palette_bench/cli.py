@@ -157,7 +157,8 @@ def ablate():
 @click.option("--n", "n", type=int, default=None, help="Evaluation inputs (default: the run's sample.n).")
 @click.option("--samples-per-input", type=int, default=None, help="Samples per input for diversity (default: the run's).")
 @click.option("--diversity-n", type=int, default=None, help="Inputs with all samples (default: the run's sample.diversity_n).")
-@click.option("--line", "line_specs", multiple=True, metavar="SAMPLER:SCHEDULE:STEPS[,STEPS...]", help="A line of its own step counts (repeatable); given, the lines replace --samplers x --schedules x --steps.")
+@click.option("--line", "line_specs", multiple=True, metavar="SAMPLER:SCHEDULE:STEPS[,STEPS...][:churn=S]",
+              help="A line of its own step counts, Heun's optionally with churn (repeatable); given, the lines replace --samplers x --schedules x --steps.")
 @click.option("--reference", default="ancestral:paper:1000", show_default=True, help="SAMPLER:SCHEDULE:STEPS of the reference every configuration is tested against.")
 @click.option("--replicates", type=click.IntRange(min=100), default=None, help="Paired bootstrap replicates (default: enough for 25 beyond the corrected one-sided level, at least 1000).")
 @click.option("--out", default=None, type=click.Path(file_okay=False), help="Folder for steps.csv/.md/.png/.json (default: RUN/ablate-steps).")
@@ -185,15 +186,23 @@ def ablate_steps_command(task, run_dir, preset, overrides, runs_root, samplers, 
     click.echo(f"written: {folder}/steps.csv, steps.md, steps.png, steps.json")
 
 
-def _line(text: str) -> tuple[tuple[str, str], list[int]]:
-    """SAMPLER:SCHEDULE:STEPS[,STEPS...] of --line, checked against the registries."""
+def _line(text: str) -> tuple[tuple, list[int]]:
+    """SAMPLER:SCHEDULE:STEPS[,STEPS...][:churn=S] of --line, checked against the registries (churn: heun only)."""
     from palette_bench.models.samplers import SAMPLERS, SCHEDULES
 
     parts = text.split(":")
-    counts = parts[2].split(",") if len(parts) == 3 else []
-    if len(parts) != 3 or parts[0] not in SAMPLERS or parts[1] not in SCHEDULES or not counts or not all(c.isdigit() and int(c) > 0 for c in counts):
-        raise click.BadParameter(f"'{text}' is not SAMPLER:SCHEDULE:STEPS[,STEPS...] (samplers {', '.join(SAMPLERS)}; schedules {', '.join(SCHEDULES)})", param_hint="--line")
-    return (parts[0], parts[1]), [int(c) for c in counts]
+    counts = parts[2].split(",") if len(parts) in (3, 4) else []
+    churn = parts[3].removeprefix("churn=") if len(parts) == 4 and parts[3].startswith("churn=") else "0" if len(parts) == 3 else ""
+    try:
+        churn_value = float(churn)
+    except ValueError:
+        churn_value = -1.0
+    if (len(parts) not in (3, 4) or parts[0] not in SAMPLERS or parts[1] not in SCHEDULES or not counts or not all(c.isdigit() and int(c) > 0 for c in counts)
+            or churn_value < 0 or (churn_value > 0 and parts[0] != "heun")):
+        raise click.BadParameter(f"'{text}' is not SAMPLER:SCHEDULE:STEPS[,STEPS...][:churn=S] (samplers {', '.join(SAMPLERS)}; schedules {', '.join(SCHEDULES)}; "
+                                 "churn >= 0, heun only)", param_hint="--line")
+    key = (parts[0], parts[1], churn_value) if churn_value else (parts[0], parts[1])
+    return key, [int(c) for c in counts]
 
 
 def _reference_variant(text: str) -> tuple[str, str, int]:

@@ -142,13 +142,18 @@ def test_ablate_steps_against_another_reference_on_other_inputs_and_lines_of_the
     assert list(zip(table["steps"], table["qualifies"]))[0] == (3, "ref") and not (trained / "eval" / "ff20-30-ancestral1000-n3-div1x2").exists()
     res = CliRunner().invoke(main, ["ablate", "steps", "--run", str(trained), "--reference", "ddim:paper"])
     assert res.exit_code == 2 and "is not SAMPLER:SCHEDULE:STEPS" in res.output
-    args = ["ablate", "steps", "--run", str(trained), "--line", "dpmpp-2m:logsnr:3,2", "--line", "heun:logsnr:2", "--reference", "ddim:paper:3", "--out", str(tmp_path / "study")]
+    args = ["ablate", "steps", "--run", str(trained), "--line", "dpmpp-2m:logsnr:3,2", "--line", "heun:logsnr:2", "--line", "heun:logsnr:2:churn=40",
+            "--reference", "ddim:paper:3", "--out", str(tmp_path / "study")]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
     table = pd.read_csv(tmp_path / "study" / "steps.csv")
-    assert list(zip(table["sampler"], table["steps"], table["nfe"])) == [("ddim", 3, 3), ("dpmpp-2m", 3, 3), ("dpmpp-2m", 2, 2), ("heun", 2, 3)]
-    assert {"ff20-30-dpmpp-2m3-logsnr", "ff20-30-dpmpp-2m2-logsnr", "ff20-30-heun2-logsnr"} <= {p.name for p in (trained / "eval").iterdir()}
-    assert json.loads((tmp_path / "study" / "steps.json").read_text())["lines"] == 2
-    for bad in ("heun:logsnr", "euler:logsnr:3", "heun:logsnr:3,0"):
+    got = list(zip(table["sampler"], table["steps"], table["churn"], table["nfe"]))
+    assert got == [("ddim", 3, 0, 3), ("dpmpp-2m", 3, 0, 3), ("dpmpp-2m", 2, 0, 2), ("heun", 2, 0, 3), ("heun", 2, 40, 3)]
+    assert {"ff20-30-dpmpp-2m3-logsnr", "ff20-30-dpmpp-2m2-logsnr", "ff20-30-heun2-logsnr", "ff20-30-heun2-logsnr-churn40"} <= {p.name for p in (trained / "eval").iterdir()}
+    assert json.loads((tmp_path / "study" / "steps.json").read_text())["lines"] == 3
+    assert "heun (churn 40)" in (tmp_path / "study" / "steps.md").read_text()
+    churned = json.loads((trained / "eval" / "ff20-30-heun2-logsnr-churn40" / "config.json").read_text())["sample"]
+    assert (churned["sampler"], churned["churn"]) == ("heun", 40.0)
+    for bad in ("heun:logsnr", "euler:logsnr:3", "heun:logsnr:3,0", "ddim:logsnr:3:churn=40", "heun:logsnr:3:churn=-1", "heun:logsnr:3:eta=1"):
         res = CliRunner().invoke(main, ["ablate", "steps", "--run", str(trained), "--line", bad])
-        assert res.exit_code == 2 and "is not SAMPLER:SCHEDULE:STEPS[,STEPS...]" in res.output, res.output
+        assert res.exit_code == 2 and "is not SAMPLER:SCHEDULE:STEPS[,STEPS...][:churn=S]" in res.output, res.output

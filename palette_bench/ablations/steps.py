@@ -50,11 +50,12 @@ class Variant:
     sampler: str
     schedule: str
     steps: int
+    churn: float = 0.0  # Heun's S_churn: its stochastic variant is a line of its own
 
     @property
     def line(self) -> str:
         """The plot's line (and the table's group) this variant belongs to."""
-        return f"{self.sampler}/{self.schedule}"
+        return f"{self.sampler}/{self.schedule}" + (f"/churn{self.churn:g}" if self.churn else "")
 
     @property
     def nfe(self) -> int:
@@ -67,14 +68,14 @@ class Variant:
 def variants(samplers=SAMPLERS, schedules=SCHEDULES, steps=STEPS, reference=REFERENCE, line_steps=None) -> list[Variant]:
     """The reference first, then every sampler x schedule x step count, without repeats.
 
-    line_steps, if given, replaces the grid: {(sampler, schedule): step counts}, so that each line can
-    take its own counts (Heun's two evaluations per step ask for half the steps of the others).
+    line_steps, if given, replaces the grid: {(sampler, schedule[, churn]): step counts}, so that each
+    line can take its own counts (Heun's two evaluations per step ask for half the steps of the others).
     """
     grid = line_steps or {(sampler, schedule): steps for sampler in samplers for schedule in schedules}
     out = [Variant(*reference)]
-    for (sampler, schedule), counts in grid.items():
+    for (sampler, schedule, *churn), counts in grid.items():
         for n in sorted(counts, reverse=True):
-            v = Variant(sampler, schedule, int(n))
+            v = Variant(sampler, schedule, int(n), float(churn[0]) if churn else 0.0)
             if v not in out:
                 out.append(v)
     return out
@@ -89,7 +90,7 @@ def variant_config(cfg, v: Variant, n: int | None = None, samples_per_input: int
         schedule=v.schedule,
         steps=v.steps,
         eta=0.0,
-        churn=0.0,
+        churn=v.churn,
         n=s.n if n is None else n,
         samples_per_input=s.samples_per_input if samples_per_input is None else samples_per_input,
         diversity_n=s.diversity_n if diversity_n is None else diversity_n,
@@ -114,7 +115,7 @@ def _row(v: Variant, folder: Path) -> dict:
     done = json.loads((folder / "samples" / ".done").read_text())
     timing = done.get("sampling") or {}
     images = timing.get("images", 0) * timing.get("world_size", 1)
-    row = {"sampler": v.sampler, "schedule": v.schedule, "steps": v.steps, "nfe": v.nfe, "n": result["n"]}
+    row = {"sampler": v.sampler, "schedule": v.schedule, "steps": v.steps, "churn": v.churn, "nfe": v.nfe, "n": result["n"]}
     row.update(metric_columns(m, ("fid", "is", "ca_top1", "pd", "lpips", "div_msssim", "div_lpips")))
     row["seconds_per_image"] = timing["seconds"] / images if images else np.nan
     row["eval_dir"] = str(folder)
@@ -153,7 +154,7 @@ def ablate_steps(
     # cheapest first: an interrupted study has the most configurations finished
     for v in sorted(todo, key=lambda v: v.nfe):
         if not (folders[v] / "metrics.json").exists():
-            print(f"ablate steps: {v.sampler}, {v.schedule} schedule, {v.steps} steps -> {folders[v]}", flush=True)
+            print(f"ablate steps: {v.sampler}{f' (churn {v.churn:g})' if v.churn else ''}, {v.schedule} schedule, {v.steps} steps -> {folders[v]}", flush=True)
             run(cfgs[v], ("sample", "eval"), run_dir=run_dir, eval_dir=folders[v], root=root, progress=progress, weights_dir=weights_dir, allow_unverified_weights=allow_unverified_weights)
     table = pd.DataFrame([_row(v, folders[v]) for v in todo])
     summary = decide(table, folders, todo[0], replicates)
@@ -217,7 +218,7 @@ def decide(table: pd.DataFrame, folders: dict, ref: Variant, replicates: int | N
     """Fill the table's paired columns and the verdict of each configuration (module docstring); returns the summary."""
     from palette_bench.metrics import bootstrap as bs
 
-    todo = [Variant(r.sampler, r.schedule, int(r.steps)) for r in table.itertuples()]
+    todo = [Variant(r.sampler, r.schedule, int(r.steps), float(getattr(r, "churn", 0.0))) for r in table.itertuples()]
     sequences = lines(todo, ref)
     level = ALPHA / max(1, len(sequences))
     replicates = replicates or max(1000, int(np.ceil(TAIL / level)))
@@ -274,6 +275,8 @@ def headline(summary: dict) -> str:
 def markdown(table: pd.DataFrame, summary: dict) -> str:
     """The table as Markdown, with a header saying what it is and what it found."""
     shown = table.copy()
+    churn = shown["churn"] if "churn" in shown else pd.Series(0.0, index=shown.index)  # tables from before churn lack the column
+    shown["sampler"] = [s + (f" (churn {c:g})" if c else "") for s, c in zip(shown["sampler"], churn)]
     fmt = lambda v, lo, hi, d: "" if pd.isna(v) else (f"{v:.{d}f}" + ("" if pd.isna(lo) else f" [{lo:.{d}f}, {hi:.{d}f}]"))  # noqa: E731
     cols = {
         "sampler": shown["sampler"],
@@ -314,7 +317,9 @@ def plot(table: pd.DataFrame, summary: dict) -> bytes:
 
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
     ref = summary["reference_fid"]
-    groups = table.groupby(table["sampler"] + "/" + table["schedule"], sort=False)
+    churn = table["churn"] if "churn" in table else pd.Series(0.0, index=table.index)
+    label = table["sampler"] + "/" + table["schedule"] + [f"/churn{c:g}" if c else "" for c in churn]
+    groups = table.groupby(label, sort=False)
     for i, (line, group) in enumerate(groups):
         g = group.sort_values("nfe")
         ax.plot(g["nfe"], g["fid"], marker="o", ms=4, label=line, color=f"C{i}")
