@@ -252,10 +252,10 @@ def test_diversity_n_draws_all_samples_for_the_first_inputs_only(tmp_path, small
 
 def test_gpu_preset_runs_end_to_end_at_smoke_size(tmp_path, small):
     # the gpu preset has not run on a GPU in the test suite; this runs its code path (64 px, v-prediction,
-    # ancestral sampling on the log-SNR schedule, diversity on a subset) with the widths, steps and counts shrunk to seconds
+    # Heun with churn on the log-SNR schedule, diversity on a subset) with the widths, steps and counts shrunk to seconds
     cfg = resolve("uncropping", "gpu")
     assert cfg.image_size == 64 and cfg.diffusion.parameterization == "v" and cfg.train.bf16 and cfg.train.compile
-    assert (cfg.sample.sampler, cfg.sample.steps, cfg.sample.schedule, cfg.sample.n, cfg.sample.diversity_n) == ("ancestral", 100, "logsnr", 2000, 200)
+    assert (cfg.sample.sampler, cfg.sample.steps, cfg.sample.churn, cfg.sample.schedule, cfg.sample.n, cfg.sample.diversity_n) == ("heun", 25, 40.0, "logsnr", 2000, 200)
     cfg.model.validate()
     shrink = ["model.base_channels=16", "model.num_res_blocks=1", "model.num_head_channels=16", "train.steps=2", "train.batch_size=4", "train.warmup_steps=1",
               "train.compile=false", "train.workers=0", "sample.n=3", "sample.diversity_n=1", "sample.steps=2", "eval.bootstrap=5", "eval.judge_train_images=300", "eval.judge_epochs=1"]
@@ -264,6 +264,6 @@ def test_gpu_preset_runs_end_to_end_at_smoke_size(tmp_path, small):
         args += ["--set", s]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
-    ev = next(tmp_path.glob("*/eval/right-ancestral2-logsnr"))
+    ev = next(tmp_path.glob("*/eval/right-heun2-logsnr-churn40"))
     m = json.loads((ev / "metrics.json").read_text())
     assert m["image_size"] == 64 and m["n"] == 3 and m["diversity_inputs"] == 1 and m["samples_per_input"] == 5
