@@ -1,6 +1,6 @@
 """Cost of `palette-bench report` at the paper's scale: four evaluations of n = 10,000 inputs with 2,048-d features.
 
-Usage: python benchmarks/report_scaling.py [--n 10000] [--dim 2048] [--reference 10000] [--replicates 3] [--out DIR]
+Usage: python benchmarks/report_scaling.py [--n 10000] [--dim 2048] [--reference 10000] [--replicates 3] [--out DIR] [--devices cpu,cuda]
 
 Writes four run folders that `palette-bench report` reads (Palette, regression, pix2pix and the
 classical fill on inpainting's center set: metrics.json, and eval_arrays.npz with pool features,
@@ -188,6 +188,7 @@ def main():
     ap.add_argument("--reference", type=int, default=10000, help="reference images")
     ap.add_argument("--replicates", type=int, default=3, help="replicates per route in the per-replicate timing")
     ap.add_argument("--out", default=None, help="folder for the run folders and caches (default: a temporary one, removed)")
+    ap.add_argument("--devices", default="cpu,cuda", help="devices to time the report on, of cpu and cuda (cuda only where available)")
     args = ap.parse_args()
 
     scratch = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="pb-report-scaling-"))
@@ -197,7 +198,8 @@ def main():
     print(f"four run folders, n={args.n}, d={args.dim}, reference of {args.reference}: written in {time.perf_counter() - start:.0f} s under {scratch}")
     per_replicate(pools, logits, cache, args.replicates)
 
-    for device in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
+    devices = [d for d in args.devices.split(",") if d == "cpu" or (d == "cuda" and torch.cuda.is_available())]
+    for device in devices:
         device_cache = scratch / f"cache-{device}"
         if device != "cpu":
             shutil.copytree(cache / "reference", device_cache / "reference")
