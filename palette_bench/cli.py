@@ -17,8 +17,8 @@ from palette_bench.tasks import task_names
 from palette_bench.train import TrainingCollapse
 from palette_bench.weights import WeightsError
 
-# Errors a user can fix from the message alone: printed as one line, no traceback.
 SAMPLER_CHOICES = tuple(SAMPLERS)
+# Errors a user can fix from the message alone: printed as one line, no traceback.
 USER_ERRORS = (ConfigError, BadImageError, WeightsError, FileNotFoundError, ValueError, TrainingCollapse)
 
 
@@ -188,7 +188,7 @@ def ablate_steps_command(task, run_dir, preset, overrides, runs_root, samplers, 
 
 def _line(text: str) -> tuple[tuple, list[int]]:
     """SAMPLER:SCHEDULE:STEPS[,STEPS...][:churn=S] of --line, checked against the registries (churn: heun only)."""
-    from palette_bench.models.samplers import SAMPLERS, SCHEDULES
+    from palette_bench.models.samplers import SCHEDULES
 
     parts = text.split(":")
     counts = parts[2].split(",") if len(parts) in (3, 4) else []
@@ -207,7 +207,7 @@ def _line(text: str) -> tuple[tuple, list[int]]:
 
 def _reference_variant(text: str) -> tuple[str, str, int]:
     """SAMPLER:SCHEDULE:STEPS, checked against the registries."""
-    from palette_bench.models.samplers import SAMPLERS, SCHEDULES
+    from palette_bench.models.samplers import SCHEDULES
 
     parts = text.split(":")
     if len(parts) != 3 or not parts[2].isdigit() or parts[0] not in SAMPLERS or parts[1] not in SCHEDULES:

@@ -218,7 +218,7 @@ def decide(table: pd.DataFrame, folders: dict, ref: Variant, replicates: int | N
     """Fill the table's paired columns and the verdict of each configuration (module docstring); returns the summary."""
     from palette_bench.metrics import bootstrap as bs
 
-    todo = [Variant(r.sampler, r.schedule, int(r.steps), float(getattr(r, "churn", 0.0))) for r in table.itertuples()]
+    todo = [Variant(r.sampler, r.schedule, int(r.steps), float(c)) for r, c in zip(table.itertuples(), _churns(table))]
     sequences = lines(todo, ref)
     level = ALPHA / max(1, len(sequences))
     replicates = replicates or max(1000, int(np.ceil(TAIL / level)))
@@ -272,11 +272,15 @@ def headline(summary: dict) -> str:
     return f"**No configuration qualifies**: none is shown to be within {summary['margin']:.0%} of {summary['reference']} at n={summary['n']}."
 
 
+def _churns(table: pd.DataFrame) -> pd.Series:
+    """Each row's churn; tables written before churn existed lack the column, and had none."""
+    return table["churn"] if "churn" in table else pd.Series(0.0, index=table.index)
+
+
 def markdown(table: pd.DataFrame, summary: dict) -> str:
     """The table as Markdown, with a header saying what it is and what it found."""
     shown = table.copy()
-    churn = shown["churn"] if "churn" in shown else pd.Series(0.0, index=shown.index)  # tables from before churn lack the column
-    shown["sampler"] = [s + (f" (churn {c:g})" if c else "") for s, c in zip(shown["sampler"], churn)]
+    shown["sampler"] = [s + (f" (churn {c:g})" if c else "") for s, c in zip(shown["sampler"], _churns(shown))]
     fmt = lambda v, lo, hi, d: "" if pd.isna(v) else (f"{v:.{d}f}" + ("" if pd.isna(lo) else f" [{lo:.{d}f}, {hi:.{d}f}]"))  # noqa: E731
     cols = {
         "sampler": shown["sampler"],
@@ -317,9 +321,8 @@ def plot(table: pd.DataFrame, summary: dict) -> bytes:
 
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
     ref = summary["reference_fid"]
-    churn = table["churn"] if "churn" in table else pd.Series(0.0, index=table.index)
-    label = table["sampler"] + "/" + table["schedule"] + [f"/churn{c:g}" if c else "" for c in churn]
-    groups = table.groupby(label, sort=False)
+    lines_of_rows = [Variant(r.sampler, r.schedule, int(r.steps), c).line for r, c in zip(table.itertuples(), _churns(table))]
+    groups = table.groupby(pd.Series(lines_of_rows, index=table.index), sort=False)
     for i, (line, group) in enumerate(groups):
         g = group.sort_values("nfe")
         ax.plot(g["nfe"], g["fid"], marker="o", ms=4, label=line, color=f"C{i}")
