@@ -597,7 +597,7 @@ def judge_train(out):
 
 @main.group()
 def weights():
-    """Show, fetch and verify the pretrained weights of the metrics (InceptionV3, ResNet-50, AlexNet)."""
+    """Show, fetch and verify the pretrained weights of the metrics (InceptionV3, ResNet-50, AlexNet, DINOv2, CLIP)."""
 
 
 @weights.command("status")
@@ -612,23 +612,31 @@ def weights_status(weights_dir, as_json):
         click.echo(json.dumps(rows, indent=2))
         return
     for r in rows:
-        state = "ok" if r["sha256_ok"] else ("MISMATCH" if r["present"] else "MISSING")
-        click.echo(f"{state:>8}  {r['name']:<13} {r['path']}  ({r['metrics']})")
+        state = "ok" if r["sha256_ok"] else ("UNCHECKED" if r["unpublished"] else "MISMATCH") if r["present"] else "MISSING"
+        click.echo(f"{state:>9}  {r['name']:<15} {r['path']}  ({r['metrics']})")
+        if r["present"] and r["unpublished"]:
+            click.echo(f"{'':>11}no published sha256 to check; this file's: {r['sha256']}")
         if not r["present"]:
-            click.echo(f"{'':>10}download: {r['url']}")
+            click.echo(f"{'':>11}download: {r['url']}")
 
 
 @weights.command("verify")
 @weights_dir_option
 def weights_verify(weights_dir):
-    """Check the sha256 of every weights file; exit 1 if any is missing or does not match."""
+    """Check the sha256 of every weights file; exit 1 if any is missing or does not match.
+
+    A file whose publisher gives no digest (DINOv2) cannot be checked: it is listed with its own digest.
+    """
     from palette_bench.weights import status
 
     rows = status(weights_dir)
     for r in rows:
-        verdict = "ok" if r["sha256_ok"] else ("sha256 mismatch: " + r["sha256"] if r["present"] else "missing")
-        click.echo(f"{r['name']:<13} {verdict}  {r['path']}")
-    if not all(r["sha256_ok"] for r in rows):
+        if r["present"] and r["unpublished"]:
+            verdict = f"present, no published sha256 to check (this file: {r['sha256']})"
+        else:
+            verdict = "ok" if r["sha256_ok"] else ("sha256 mismatch: " + r["sha256"] if r["present"] else "missing")
+        click.echo(f"{r['name']:<15} {verdict}  {r['path']}")
+    if not all(r["sha256_ok"] or (r["present"] and r["unpublished"]) for r in rows):
         sys.exit(1)
 
 
@@ -640,7 +648,7 @@ def weights_fetch(weights_dir, names):
     from palette_bench.weights import WEIGHTS, fetch, status
 
     for r in status(weights_dir):
-        if (names and r["name"] not in names) or r["sha256_ok"]:
+        if (names and r["name"] not in names) or r["sha256_ok"] or (r["present"] and r["unpublished"]):
             continue
         click.echo(f"fetching {WEIGHTS[r['name']].url} -> {r['path']}")
         fetch(r["name"], weights_dir)

@@ -32,16 +32,17 @@ from typing import Callable
 import numpy as np
 
 from palette_bench import compare_cache as cache
+from palette_bench import modern_metrics as mm
 from palette_bench.metrics import bootstrap as bs
 
 # A verdict is read off the interval's 2.5% tails where they approach 0: 100 replicates leave
 # 2-3 replicates in each tail, so the end point jumps from one seed to the next; 1000 leave 25.
 REPLICATES = 1000
-LOWER_IS_BETTER = ("fid", "kid", "pd", "lpips", "div_msssim")
-HIGHER_IS_BETTER = ("is", "ca_top1", "ca_top5", "psnr", "psnr_mask", "ssim", "ssim_mask", "div_lpips")
-SET_METRICS = ("fid", "is", "kid")  # recomputed from features on each replicate
-METRICS = ("fid", "is", "kid", "pd", "ca_top1", "ca_top5", "lpips", "psnr", "psnr_mask", "ssim", "ssim_mask", "div_msssim", "div_lpips")
-GROUPS = {"ca": ("ca_top1", "ca_top5"), "psnr": ("psnr", "psnr_mask"), "ssim": ("ssim", "ssim_mask"), "diversity": ("div_msssim", "div_lpips")}
+LOWER_IS_BETTER = ("fid", "kid", "pd", "lpips", "div_msssim", *mm.LOWER_IS_BETTER)
+HIGHER_IS_BETTER = ("is", "ca_top1", "ca_top5", "psnr", "psnr_mask", "ssim", "ssim_mask", "div_lpips", *mm.HIGHER_IS_BETTER)
+SET_METRICS = ("fid", "is", "kid", *mm.MODERN)  # recomputed from features on each replicate
+METRICS = ("fid", "is", "kid", "pd", "ca_top1", "ca_top5", "lpips", "psnr", "psnr_mask", "ssim", "ssim_mask", "div_msssim", "div_lpips", *mm.MODERN)
+GROUPS = {"ca": ("ca_top1", "ca_top5"), "psnr": ("psnr", "psnr_mask"), "ssim": ("ssim", "ssim_mask"), "diversity": ("div_msssim", "div_lpips"), "prdc": mm.PRDC}
 SAME_INPUTS = ("protocol", "task", "eval_set", "image_size", "n")
 # One FID replicate at n = 10,000 in 2,048 dimensions is a covariance and a 2048 x 2048 eigensolve,
 # seconds on a CPU; how many are drawn is decided by their Monte-Carlo error (capped by `replicates`).
@@ -194,8 +195,14 @@ def check_comparable(a: Evaluation, b: Evaluation, names: tuple[str, ...]) -> No
                 return _short(m["extractor"]) + ("" if m["weights_sha256"] is None else f" (weights {m['weights_sha256'][:12]}…)")
 
             raise CompareError(f"A and B used different feature spaces: {name} by {space(ma)} vs {space(mb)}")
+    for space in ("dinov2", "clip"):
+        if any(_space(a, name) == space for name in names):
+            ka = ((a.result.get("references") or {}).get(space) or {}).get("cache_key")
+            kb = ((b.result.get("references") or {}).get(space) or {}).get("cache_key")
+            if ka != kb:
+                raise CompareError(f"A and B were evaluated against different {space} reference sets: cache key {str(ka)[:12]}… vs {str(kb)[:12]}…")
     ra, rb = a.result.get("reference"), b.result.get("reference")
-    if ra and rb and set(names) & {"fid", "kid", "pd"}:
+    if ra and rb and (set(names) & {"fid", "kid", "pd"} or any(_space(a, name) == "pool" for name in names if name in mm.PRDC)):
         ka, kb = ra.get("cache_key") or ra.get("source"), rb.get("cache_key") or rb.get("source")
         if ka != kb:
             raise CompareError(f"A and B were evaluated against different reference sets: cache key {ka[:12]}… vs {kb[:12]}…")
@@ -227,11 +234,11 @@ def _select(a: Evaluation, b: Evaluation, wanted: tuple[str, ...] | None, skippe
     return tuple(names)
 
 
-def _reference_path(result: dict) -> Path:
-    """The cached reference features under the evaluation's cache key, or a one-line error saying how to recreate them."""
+def _reference_path(result: dict, space: str = "pool") -> Path:
+    """The cached reference features (of the protocol's network, or of a ViT space: dinov2, clip) under the evaluation's cache key, or a one-line error saying how to recreate them."""
     from palette_bench.metrics.reference import cache_root
 
-    ref = result.get("reference") or {}
+    ref = (result.get("reference") if space == "pool" else (result.get("references") or {}).get(space)) or {}
     key = ref.get("cache_key")
     if not key:
         raise CompareError(f"the reference was given as a statistics file ({ref.get('source')}), not cached under a key; compare without fid,kid (--metrics)")
@@ -248,10 +255,23 @@ def _load_reference(path: str, sha256: str):
     return load_npz(path)
 
 
-def _reference(result: dict):
+def _reference(result: dict, space: str = "pool"):
     """The cached reference features of the evaluation (read once per process)."""
-    path = _reference_path(result)
+    path = _reference_path(result, space)
     return _load_reference(str(path), cache.file_sha256(path))
+
+
+def _space(e: "Evaluation", name: str) -> str | None:
+    """The feature array a set-level metric reads, which is also the space of its reference; None: no reference (IS, SWD)."""
+    if name in ("is", "swd"):
+        return None
+    if name == "fd_dinov2":
+        return "dinov2"
+    if name == "cmmd":
+        return "clip"
+    if name in mm.PRDC:
+        return mm.arrays_space(e.arrays)
+    return "pool"
 
 
 @lru_cache(maxsize=2)
@@ -289,9 +309,10 @@ class Replicates:
 
     def __init__(self, e: Evaluation, name: str, seed: int):
         self.e, self.name, self.seed = e, name, seed
-        self.source = "logits" if name == "is" else "pool"
+        self.space = _space(e, name)
+        self.source = "logits" if name == "is" else self.space
         self.n = len(e.arrays["index"])
-        self.reference = None if name == "is" else _reference_path(e.result)
+        self.reference = None if self.space is None else _reference_path(e.result, self.space)
         material = {"replicates": name, "seed": seed, "arrays": cache.file_sha256(e.arrays_path)}
         if self.reference is not None:
             material["reference"] = cache.file_sha256(self.reference)
@@ -317,7 +338,7 @@ class Replicates:
     def _statistic(self) -> tuple[float, Callable[[int, int], np.ndarray]]:
         """(value, replicates start..stop-1), built on first use: loading the reference and the FID set-up cost seconds."""
         if self._compute is None:
-            x = self.e.arrays[self.source]
+            x = self.e.arrays[self.source] if self.source else None
             if self.name == "fid":
                 from palette_bench.metrics.fid import FrechetReplicates
 
@@ -326,6 +347,11 @@ class Replicates:
                 value = fid(x) if self.value is None else self.value
                 counted = FrechetReplicates(x, fid.mu_ref, fid.sigma_ref, sqrt_ref=fid.sqrt_ref)
                 self._compute = (value, lambda start, stop: counted(bs.resample_counts(self.n, start, stop, self.seed)))
+            elif self.name in mm.MODERN:
+                ref = None if self.reference is None else _reference(self.e.result, self.space)
+                value, stat = mm.statistic(self.name, self.e.arrays, None if ref is None else ref.features, self.e.metrics[self.name]["value"])
+                value = value if self.value is None else self.value
+                self._compute = (value, lambda start, stop: np.array([stat(i) for i in bs.resamples(self.n, stop, self.seed)[start:]]))
             else:
                 ref = None if self.reference is None else _reference(self.e.result)
                 value, stat = _set_statistic(self.name, x, ref)

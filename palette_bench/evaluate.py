@@ -22,15 +22,24 @@ from palette_bench.metrics.fid import FrechetToReference, statistics
 from palette_bench.metrics.inception_score import inception_score
 from palette_bench.metrics.kid import kid
 from palette_bench.metrics.perceptual_distance import perceptual_distance
+from palette_bench import modern_metrics as mm
 
-ALL_METRICS = ("fid", "is", "kid", "pd", "ca", "lpips", "psnr", "ssim", "diversity")
+from palette_bench.modern_metrics import MODERN
+
+PAPER_METRICS = ("fid", "is", "kid", "pd", "ca", "lpips", "psnr", "ssim", "diversity")
+ALL_METRICS = PAPER_METRICS + MODERN
 FEATURE_METRICS = ("fid", "is", "kid", "pd")
+
+
+def needs_pool(metrics) -> bool:
+    """Whether the protocol's feature network must run: the paper's feature metrics, or PRDC without DINOv2 features."""
+    return bool(set(metrics) & set(FEATURE_METRICS)) or (bool(set(metrics) & set(mm.PRDC)) and "fd_dinov2" not in metrics)
 KID_SUBSETS_PER_REPLICATE = 10  # a bootstrap replicate of KID averages fewer subsets: 100 would cost 100x
 
 
 @dataclass
 class EvalOptions:
-    metrics: tuple[str, ...] = ALL_METRICS
+    metrics: tuple[str, ...] = PAPER_METRICS
     batch_size: int = 64
     bootstrap: int = bs.REPLICATES
     device: str | None = None
@@ -66,20 +75,20 @@ class Networks:
         from palette_bench.weights import resolve
 
         nets = cls(judge_mode=feature_space == "judge")
-        if not set(metrics) & {*FEATURE_METRICS, "ca", "lpips", "diversity"}:
+        if not (needs_pool(metrics) or set(metrics) & {"ca", "lpips", "diversity"}):
             return nets  # pixel metrics only: no network to load (nor a judge to train)
         if nets.judge_mode:
             from palette_bench.metrics.judge import JudgeConfig, load_judge
 
             model, sha = load_judge(opts.judge_config or JudgeConfig(), progress=opts.progress)
             judge = ex.Judge(model, sha, opts.device)
-            nets.features = judge if set(metrics) & {"fid", "is", "kid", "pd"} else None
+            nets.features = judge if needs_pool(metrics) else None
             nets.classifier = judge if "ca" in metrics else None
             if set(metrics) & {"lpips", "diversity"}:
                 nets.lpips = _JudgeLPIPS(judge)
             return nets
         get = lambda name: resolve(name, opts.weights_dir, opts.allow_unverified)  # noqa: E731
-        if set(metrics) & set(FEATURE_METRICS):
+        if needs_pool(metrics):
             nets.features = ex.InceptionV3(get("inception-v3"), opts.device)
         if "ca" in metrics:
             nets.classifier = ex.ResNet50(get("resnet50"), opts.device)
@@ -127,9 +136,17 @@ class _Accumulator:
     pool_orig: list = field(default_factory=list)
     index: list = field(default_factory=list)  # evaluation indices of the feature rows, batch by batch
     per_input: dict = field(default_factory=dict)  # name -> list of (indices, values)
+    rows: dict = field(default_factory=dict)  # name -> list of (indices, [B, ...] arrays): the modern metrics' features
 
     def add(self, name: str, values, indices) -> None:
         self.per_input.setdefault(name, []).append((np.asarray(indices), np.asarray(values, np.float64)))
+
+    def add_rows(self, name: str, values, indices) -> None:
+        self.rows.setdefault(name, []).append((np.asarray(indices), np.asarray(values)))
+
+    def rows_values(self, name: str) -> np.ndarray:
+        idx = np.concatenate([i for i, _ in self.rows[name]])
+        return np.concatenate([v for _, v in self.rows[name]])[np.argsort(idx, kind="stable")]
 
     def values(self, name: str) -> np.ndarray:
         if name not in self.per_input:
@@ -174,6 +191,8 @@ class _Accumulator:
         for a in others:
             for name, parts in a.per_input.items():
                 out.per_input.setdefault(name, []).extend(parts)
+            for name, parts in a.rows.items():
+                out.rows.setdefault(name, []).extend(parts)
         return out
 
 
@@ -266,7 +285,9 @@ def evaluate_protocol(protocol, task: str, eval_set: str, pred_dir, opts: EvalOp
     diverse = set(preds.diverse)
     skipped = {} if len(metrics) == len(opts.metrics) else {"diversity": "one sample per input (diversity needs files NNNNNN_k.png)"}
     nets = _main_first(lambda: Networks.load(space, metrics, opts))
-    ref = _main_first(lambda: protocol_reference(protocol, nets, opts, root)) if set(metrics) & {"fid", "kid", "pd"} else None
+    vits = _main_first(lambda: mm.ModernNetworks.load(metrics, opts))
+    ref = _main_first(lambda: protocol_reference(protocol, nets, opts, root)) if set(metrics) & {"fid", "kid", "pd"} or (needs_pool(metrics) and set(metrics) & set(mm.PRDC)) else None
+    vit_refs = _main_first(lambda: mm.references(protocol, vits, opts, root))
     acc, bad = _Accumulator(), []
     # In judge mode the judge's pass over the outputs also yields the maps its LPIPS needs.
     reuse_maps = nets.judge_mode and nets.features is not None and "lpips" in metrics
@@ -307,6 +328,7 @@ def evaluate_protocol(protocol, task: str, eval_set: str, pred_dir, opts: EvalOp
             acc.add("ssim", pixel.ssim(out, orig).numpy(), indices)
             if mask is not None:
                 acc.add("ssim_mask", pixel.ssim(out, orig, mask).numpy(), indices)
+        mm.add_batch(acc, vits, metrics, out, orig, indices)
         if "diversity" in metrics:
             # inputs with one sample carry NaN: means and intervals leave them out, and the rows stay
             # aligned to the evaluation indices for paired comparisons
@@ -326,12 +348,13 @@ def evaluate_protocol(protocol, task: str, eval_set: str, pred_dir, opts: EvalOp
         acc, bad = _Accumulator().merge([a for a, _ in gathered]), [m for _, b in gathered for m in b]
     results = set_metrics(acc, nets, ref, metrics, opts, skipped)
     results.update(per_input_metrics(acc, nets, metrics, opts, skipped, protocol.image_size))
+    results.update(mm.compute(acc, vits, ref, vit_refs, metrics, opts, skipped, nets.features.info if nets.features is not None else None))
     if "ca" in metrics and "ca_top1" not in acc.per_input:
         skipped["ca"] = "the originals have no class labels"
     if arrays_out is not None:
         from palette_bench.io import atomic_write_npz
 
-        atomic_write_npz(arrays_out, **acc.arrays())
+        atomic_write_npz(arrays_out, **acc.arrays(), **mm.kept_arrays(acc, metrics, vits))
     return {
         "mode": "protocol",
         "protocol": protocol.name,
@@ -343,6 +366,8 @@ def evaluate_protocol(protocol, task: str, eval_set: str, pred_dir, opts: EvalOp
         "diversity_inputs": len(preds.diverse),
         "feature_space": space,
         "reference": None if ref is None else {"source": ref.source, "cache_key": ref.cache_key, "n": None if ref.features is None else int(len(ref.features))},
+        # the reference features in each ViT space, for compare.py's paired FD_DINOv2, CMMD and PRDC
+        **({"references": {k: {"source": r.source, "cache_key": r.cache_key, "n": int(len(r.features))} for k, r in vit_refs.items()}} if vit_refs else {}),
         "metrics": results,
         "skipped": skipped,
         "skipped_bad_files": bad,

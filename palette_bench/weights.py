@@ -18,14 +18,18 @@ import torch
 
 @dataclass(frozen=True)
 class WeightSpec:
-    """One weights file. `sha256` is the full digest, or the 8-hex prefix that torch.hub puts in file names."""
+    """One weights file. `sha256` is the full digest, or the 8-hex prefix that torch.hub puts in file names,
+    or None where the publisher gives none (the file is then used, its digest recorded, and marked unverified).
+    `also`: folders other than the weights folder where the file's own library puts it, searched after it."""
 
     name: str
     filename: str
     url: str
-    sha256: str
+    sha256: str | None
     description: str
     metrics: str
+    source: str = ""  # where the digest is published
+    also: tuple[str, ...] = ()
 
 
 WEIGHTS = {
@@ -54,6 +58,25 @@ WEIGHTS = {
             "7be5be79",  # torch.hub's hash prefix from the file name; the full digest is not published
             "torchvision AlexNet, the trunk of LPIPS",
             "LPIPS, LPIPS diversity",
+        ),
+        WeightSpec(
+            "dinov2-vitl14",
+            "dinov2_vitl14_pretrain.pth",
+            "https://dl.fbaipublicfiles.com/dinov2/dinov2_vitl14/dinov2_vitl14_pretrain.pth",
+            None,  # Meta publishes no digest for its DINOv2 files, and torch.hub checks none
+            "DINOv2 ViT-L/14 backbone (Oquab et al. 2023), torch.hub's facebookresearch/dinov2 dinov2_vitl14",
+            "FD_DINOv2 (and PRDC in DINOv2 features)",
+            "none published (facebookresearch/dinov2 hubconf downloads it unchecked)",
+        ),
+        WeightSpec(
+            "clip-vitl14-336",
+            "ViT-L-14-336px.pt",
+            "https://openaipublic.azureedge.net/clip/models/3035c92b350959924f9f00213499208652fc7ea050643e8b385c2dac08641f02/ViT-L-14-336px.pt",
+            "3035c92b350959924f9f00213499208652fc7ea050643e8b385c2dac08641f02",
+            "OpenAI CLIP ViT-L/14@336px (Radford et al. 2021), the embedding of CMMD",
+            "CMMD",
+            "openai/CLIP clip/clip.py: the URL's folder is the file's sha256, checked after download",
+            ("~/.cache/clip",),  # where openai/CLIP's clip.load() saves it
         ),
     )
 }
@@ -93,14 +116,29 @@ def file_sha256(path: Path) -> str:
 
 
 def matches(spec: WeightSpec, digest: str) -> bool:
-    return digest.startswith(spec.sha256)
+    return spec.sha256 is not None and digest.startswith(spec.sha256)
+
+
+def locate(spec: WeightSpec, directory: str | os.PathLike | None = None) -> Path:
+    """Where the file is: the weights folder, else one of the spec's own library folders; the weights-folder path when absent.
+
+    With --weights-dir only that folder is searched: a user who names a folder means it.
+    """
+    path = weights_dir(directory) / spec.filename
+    if path.is_file() or directory:
+        return path
+    for folder in spec.also:
+        other = Path(folder).expanduser() / spec.filename
+        if other.is_file():
+            return other
+    return path
 
 
 def status(directory: str | os.PathLike | None = None) -> list[dict]:
     """Each weight with its expected path, whether it is present and whether its sha256 matches."""
     rows = []
     for spec in WEIGHTS.values():
-        path = weights_dir(directory) / spec.filename
+        path = locate(spec, directory)
         present = path.is_file()
         digest = file_sha256(path) if present else None
         rows.append(
@@ -113,6 +151,7 @@ def status(directory: str | os.PathLike | None = None) -> list[dict]:
                 "sha256": digest,
                 "expected_sha256": spec.sha256,
                 "sha256_ok": bool(present and matches(spec, digest)),
+                "unpublished": spec.sha256 is None,  # nothing to check the file against
             }
         )
     return rows
@@ -121,7 +160,7 @@ def status(directory: str | os.PathLike | None = None) -> list[dict]:
 def resolve(name: str, directory: str | os.PathLike | None = None, allow_unverified: bool = False) -> ResolvedWeights:
     """The verified weights file `name`; a missing or mismatching file is a one-line WeightsError."""
     spec = WEIGHTS[name]
-    path = weights_dir(directory) / spec.filename
+    path = locate(spec, directory)
     if not path.is_file():
         raise WeightsError(
             f"missing weights file {path} ({spec.description}, needed for {spec.metrics}): download {spec.url} "
@@ -129,7 +168,7 @@ def resolve(name: str, directory: str | os.PathLike | None = None, allow_unverif
         )
     digest = file_sha256(path)
     verified = matches(spec, digest)
-    if not verified and not allow_unverified:
+    if not verified and not allow_unverified and spec.sha256 is not None:
         raise WeightsError(
             f"{path}: sha256 {digest} does not match the expected {spec.sha256} ({spec.description}); "
             f"replace the file, or pass --allow-unverified-weights to use it anyway (results are then marked unverified)"
@@ -157,7 +196,7 @@ def fetch(name: str, directory: str | os.PathLike | None = None, url: str | None
     except Exception as e:  # noqa: BLE001 - network errors come in many types
         raise WeightsError(f"cannot download {source} to {path}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
     digest = file_sha256(path)
-    if not matches(spec, digest):
+    if spec.sha256 is not None and not matches(spec, digest):
         path.unlink()
         raise WeightsError(f"{source}: downloaded file has sha256 {digest}, expected {spec.sha256}; removed {path}")
     return path

@@ -59,6 +59,23 @@ def test_task_table_is_exactly_the_expected_one(tmp_path):
     assert rows[1].split("|")[9].strip() == "" and rows[1].split("|")[10].strip() == ""  # nor regression diversity
 
 
+def test_metrics_beyond_the_paper_are_a_second_table_after_the_papers(tmp_path):
+    runs, out = tmp_path / "runs", tmp_path / "results"
+    write_eval(runs, "p", {"fid": 5.0, "pd": 20.0, "swd": 30.0, "precision": 0.8, "coverage": 0.7})
+    write_eval(runs, "r", {"fid": 8.0, "pd": 30.0, "swd": 60.0, "precision": 0.9, "coverage": 0.5}, method="regression")
+    report(runs, out, "--format", "csv,md,tex")
+    paper = pd.read_csv(out / "uncropping.csv")
+    beyond = pd.read_csv(out / "uncropping-beyond.csv")
+    assert "swd" not in paper.columns and "fid" not in beyond.columns  # the paper's columns stay as they were
+    assert [c for c in beyond.columns if c in ("precision", "coverage", "swd")] == ["precision", "coverage", "swd"]  # MODERN order
+    assert list(beyond["swd_best"]) == [True, False] and list(beyond["precision_best"]) == [False, True]
+    md = (out / "uncropping.md").read_text()
+    beyond_md = (out / "uncropping-beyond.md").read_text()
+    assert "metrics beyond the paper" in beyond_md and "SWD ↓" in beyond_md and "Precision ↑" in beyond_md and "SWD" not in md
+    document = (out / "all.tex").read_text()  # the second block follows the paper's table
+    assert document.index("\\input{uncropping}") < document.index("\\input{uncropping-beyond}")
+
+
 def test_significance_comes_from_the_paired_comparison(tmp_path):
     """PD: Palette lower by 1 on every input, inside a wide spread: significant. LPIPS: a hair lower, with noise: not."""
     runs, out = tmp_path / "runs", tmp_path / "results"

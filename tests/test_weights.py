@@ -16,11 +16,31 @@ def test_status_offline_shows_every_weight_missing(tmp_path):
     res = CliRunner().invoke(main, ["weights", "status", "--json"])
     assert res.exit_code == 0
     rows = json.loads(res.output)
-    assert {r["name"] for r in rows} == {"inception-v3", "resnet50", "alexnet"}
+    assert {r["name"] for r in rows} == {"inception-v3", "resnet50", "alexnet", "dinov2-vitl14", "clip-vitl14-336"}
     for r in rows:
         assert not r["present"] and not r["sha256_ok"]
         # the standard place: torch.hub's checkpoints folder under $TORCH_HOME, with the standard file name
         assert r["path"] == str(tmp_path / "torch-home" / "hub" / "checkpoints" / W.WEIGHTS[r["name"]].filename)
+
+
+def test_clip_is_found_where_openais_library_saves_it_and_dinov2_is_listed_with_its_own_digest(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    clip_dir = tmp_path / "home" / ".cache" / "clip"
+    clip_dir.mkdir(parents=True)
+    (clip_dir / "ViT-L-14-336px.pt").write_bytes(b"not OpenAI's file")
+    hub = tmp_path / "torch-home" / "hub" / "checkpoints"
+    hub.mkdir(parents=True)
+    (hub / "dinov2_vitl14_pretrain.pth").write_bytes(b"some DINOv2 file")
+    rows = {r["name"]: r for r in W.status()}
+    assert rows["clip-vitl14-336"]["path"] == str(clip_dir / "ViT-L-14-336px.pt") and not rows["clip-vitl14-336"]["sha256_ok"]
+    with pytest.raises(W.WeightsError, match="does not match the expected 3035c92b"):
+        W.resolve("clip-vitl14-336")
+    dino = W.resolve("dinov2-vitl14")  # nothing published to check against: used, and marked unverified
+    assert not dino.verified and dino.sha256 == hashlib.sha256(b"some DINOv2 file").hexdigest()
+    res = CliRunner().invoke(main, ["weights", "verify"])
+    assert res.exit_code == 1  # the others are missing, CLIP mismatches
+    line = next(x for x in res.output.splitlines() if x.startswith("dinov2-vitl14"))
+    assert f"present, no published sha256 to check (this file: {dino.sha256})" in line
 
 
 def test_weights_dir_overrides(tmp_path):

@@ -15,7 +15,7 @@ from palette_bench.report.foolrate import FOOL_RATE, SKIPPED, add_fool_rate, loa
 from palette_bench.report.group import ABLATIONS, REPLICATES, Group, ablation_groups, ablation_value, describe_split, task_groups, variant_labels
 from palette_bench.report.multitask import LABELS, is_multi, multitask_groups
 from palette_bench.report.multitask import build_table as build_multitask_table
-from palette_bench.report.tables import TASK_METRICS, Table, build_frame
+from palette_bench.report.tables import MODERN_METRICS, TASK_METRICS, Table, build_frame
 from palette_bench.runconfig import DEFAULT_EVAL_SET
 from palette_bench.tasks import MULTI
 
@@ -114,6 +114,11 @@ def build(runs: str | Path, studies: str | Path | None = None) -> Report:
         report.tables.append(
             Table(group.stem, _title(group, TASK_TITLES.get(group.task, group.task)), frame, "method", TASK_METRICS, trailing=(FOOL_RATE,) if human else (), notes=group.notes, footer=footer(group.evaluations, frame, tests) + human)
         )
+        modern = tuple(m for m in MODERN_METRICS if any(e.metric(m) for e in group.evaluations))
+        if modern:  # the second block: the same rows under the metrics beyond the paper's
+            frame, tests = build_frame(group.evaluations, lambda e: labels[e.key(*REPLICATES)], modern)
+            title = _title(group, TASK_TITLES.get(group.task, group.task)) + ", metrics beyond the paper"
+            report.tables.append(Table(group.stem + "-beyond", title, frame, "method", modern, notes=group.notes, footer=footer(group.evaluations, frame, tests)))
         headline = DEFAULT_EVAL_SET.get(group.task)
         report.figures[group.stem] = [(e, labels[e.key(*REPLICATES)]) for e in group.evaluations if e.cfg.eval_set == headline]
         for ablation in ABLATIONS:

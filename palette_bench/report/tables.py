@@ -20,7 +20,12 @@ from palette_bench.report.collect import Evaluation
 from palette_bench.report.group import REPLICATES, eval_set_rank, method_rank
 
 TASK_METRICS = ("fid", "is", "ca_top1", "pd", "lpips", "div_msssim", "div_lpips")
-HEADERS = {"fid": "FID", "is": "IS", "ca_top1": "CA (%)", "pd": "PD", "lpips": "LPIPS", "div_msssim": "MS-SSIM div", "div_lpips": "LPIPS div", "kid": "KID"}
+# The second block: the metrics beyond the paper's (modern_metrics.py), in a table of their own after the paper's
+MODERN_METRICS = ("fd_dinov2", "cmmd", "precision", "recall", "density", "coverage", "swd")
+HEADERS = {
+    "fid": "FID", "is": "IS", "ca_top1": "CA (%)", "pd": "PD", "lpips": "LPIPS", "div_msssim": "MS-SSIM div", "div_lpips": "LPIPS div", "kid": "KID",
+    "fd_dinov2": "FD_DINOv2", "cmmd": "CMMD", "precision": "Precision", "recall": "Recall", "density": "Density", "coverage": "Coverage", "swd": "SWD",
+}
 SCALE = {"ca_top1": 100.0}  # the paper gives CA in percent
 COLUMN = {"ca_top1": "ca_top1_pct"}
 SEED_ROW = "seed"
