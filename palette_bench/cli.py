@@ -484,7 +484,7 @@ def _run_eval_folder(run_dir: str, eval_dir: str | None) -> tuple[Path, dict]:
 @size_option
 @root_option
 @click.option("--n", "n", type=int, default=None, help="Evaluate the first N inputs only (default: the whole evaluation set).")
-@click.option("--metrics", default=",".join(("fid", "is", "kid", "pd", "ca", "lpips", "psnr", "ssim", "diversity")), show_default=True, help="Comma-separated metrics to compute (run mode: the run's, unless given).")
+@click.option("--metrics", default=",".join(("fid", "is", "kid", "pd", "ca", "lpips", "psnr", "ssim", "diversity")), show_default=True, help="Comma-separated metrics to compute (run mode: the run's, unless given). Beyond the paper's: fd_dinov2, cmmd, precision, recall, density, coverage, swd (docs/evaluation.md).")
 @click.option("--feature-space", type=click.Choice(["auto", "inception", "judge"]), default="auto", show_default=True, help="auto: the judge for the builtin protocol, InceptionV3/ResNet-50/AlexNet otherwise.")
 @click.option("--ref-stats", default=None, type=click.Path(dir_okay=False), help="Precomputed reference statistics (.npz with mu, sigma[, features, keys]).")
 @click.option("--bootstrap", type=int, default=100, show_default=True, help="Bootstrap replicates for the 95% intervals (0: none; run mode: the run's, unless given).")
@@ -559,7 +559,7 @@ def eval_command(ctx, pred, ref, run_dir, eval_dir, task, eval_set, protocol, si
 @click.argument("a", type=click.Path(exists=True))
 @click.argument("b", type=click.Path(exists=True))
 @click.option("--replicates", type=int, default=1000, show_default=True, help="Paired bootstrap replicates (a verdict near 0 needs stable tails).")
-@click.option("--metrics", default=None, help="Comma-separated metrics or groups (fid,is,kid,pd,ca,lpips,psnr,ssim,diversity or keys such as ca_top1); default: all that both hold.")
+@click.option("--metrics", default=None, help="Comma-separated metrics or groups (fid,is,kid,pd,ca,lpips,psnr,ssim,diversity,fd_dinov2,cmmd,prdc,swd or keys such as ca_top1); default: all that both hold.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def compare_command(a, b, replicates, metrics, as_json):
     """Paired comparison of two evaluations of the same inputs: A - B per metric, its 95% interval, and which is better.

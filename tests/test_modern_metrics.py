@@ -270,6 +270,16 @@ def test_new_metrics_evaluate_and_compare_decides_on_each(two_evaluations):
         assert got["a"] == pytest.approx(m[name]["value"], rel=1e-9, abs=1e-12), name  # recomputed from the arrays
         assert got["ci95"][0] <= got["difference"] <= got["ci95"][1], name
     assert r["metrics"]["swd"]["verdict"] == "A better"  # 5x less pixel noise: the fine pyramid level sees it
+    # FD_DINOv2 is FID's formula in DINOv2 features: dgm-eval computes it with scipy's sqrtm, as clean-fid does
+    from cleanfid.fid import frechet_distance
+
+    from palette_bench.metrics.reference import cache_root, load_npz
+
+    ref = load_npz(cache_root() / "reference" / f"{result['references']['dinov2']['cache_key']}.npz")
+    with np.load(a / "eval_arrays.npz") as z:
+        x = z["dinov2"].astype(np.float64)
+    theirs = frechet_distance(x.mean(axis=0), np.cov(x, rowvar=False), ref.mu, ref.sigma)
+    assert abs(m["fd_dinov2"]["value"] - theirs) / theirs < 1e-4 and theirs > 0
     same = compare(a, a, ("swd", "cmmd", "prdc"), replicates=50)
     for name, got in same["metrics"].items():
         assert got["difference"] == 0 and got["ci95"] == [0.0, 0.0], name
