@@ -104,7 +104,7 @@ def runs(tmp_path_factory, standin_weights):
 
         first = run("first", orig_dir, FEATURES)
         again = run("again", orig_dir, FEATURES)
-        perturbed = run("perturbed", noisy_dir, (*FEATURES, "ca", "psnr"))
+        perturbed = run("perturbed", noisy_dir, (*FEATURES, "ca", "psnr", "precision", "coverage", "swd"))
     return {
         "protocol": protocol, "root": root, "weights": standin_weights, "originals": originals, "orig_dir": orig_dir, "perturbed_images": noisy,
         "labels": [SORTED_INDEX[SYNSETS[i % 3]] for i in es.positions], "first": first, "again": again, "perturbed": perturbed, "seen": seen,
@@ -178,10 +178,21 @@ def test_the_reference_cache_is_written_once_reused_and_keyed_by_the_files(runs)
         os.utime(touched, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
+def test_prdc_on_a_paper_protocol_is_in_inception_features_from_the_same_pass(runs):
+    result = runs["perturbed"][0]
+    m = result["metrics"]
+    digest = hashlib.sha256((runs["weights"] / WEIGHTS["inception-v3"].filename).read_bytes()).hexdigest()
+    for name in ("precision", "coverage"):
+        assert m[name]["features"] == "pool" and m[name]["extractor"].startswith("inception-v3") and m[name]["weights_sha256"] == digest
+        assert m[name]["verified"] is False and m[name]["real_n"] == result["n"]
+    assert m["swd"]["verified"] is True and m["swd"]["weights_sha256"] is None  # pixels only
+    assert runs["seen"]["perturbed"] == runs["seen"]["again"]  # no second InceptionV3 pass for PRDC
+
+
 def test_stand_in_weights_mark_every_network_metric_unverified(runs):
     result = runs["perturbed"][0]
     m = result["metrics"]
-    assert set(m) == {*WEIGHTED, "psnr", "psnr_mask"}
+    assert set(m) == {*WEIGHTED, "psnr", "psnr_mask", "precision", "coverage", "swd"}
     assert result["verified"] is False
     digest = {name: hashlib.sha256((runs["weights"] / WEIGHTS[name].filename).read_bytes()).hexdigest() for name in ("inception-v3", "resnet50")}
     for name in WEIGHTED:
