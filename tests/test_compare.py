@@ -97,14 +97,19 @@ def test_verdict_needs_an_interval_that_excludes_zero():
 @pytest.fixture
 def two_methods(tmp_path):
     """Two evaluations of inpainting/center on the small builtin protocol (20 inputs, 2 samples): little noise (A) and more (B)."""
+    return noisy_pair(tmp_path, EvalOptions(judge_config=TINY_JUDGE, progress=False, bootstrap=20), samples=2)
+
+
+def noisy_pair(tmp_path, opts: EvalOptions, samples: int = 1) -> list:
+    """Evaluation folders (metrics.json and eval_arrays.npz) of inpainting/center on the small builtin
+    protocol: the originals with light noise (a) and with 5x heavier noise (b)."""
     proto = load_protocol(str(write_small_builtin(tmp_path / "small.toml")))
     idx, orig = originals(proto, "inpainting", "center")
     folders = []
     for name, amount in (("a", 8), ("b", 40)):
-        pred = write_method(tmp_path / f"pred-{name}", idx, perturb(orig, amount, seed=1), samples=2)
+        pred = write_method(tmp_path / f"pred-{name}", idx, perturb(orig, amount, seed=1), samples=samples)
         ev = tmp_path / name
         ev.mkdir()
-        opts = EvalOptions(judge_config=TINY_JUDGE, progress=False, bootstrap=20)
         result = evaluate_protocol(proto, "inpainting", "center", pred, opts, arrays_out=ev / "eval_arrays.npz")
         (ev / "metrics.json").write_text(json.dumps(result))
         folders.append(ev)

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from conftest import write_small_builtin
 from standins import natural_images, perturb
+from test_compare import noisy_pair
 from test_eval_protocol import TINY_JUDGE, originals, write_method
 
 from palette_bench.compare import compare
@@ -239,19 +240,9 @@ def two_evaluations(tmp_path):
     weights.mkdir()
     _standin_dinov2(weights / WEIGHTS["dinov2-vitl14"].filename)
     _standin_openai_clip(weights / WEIGHTS["clip-vitl14-336"].filename)
-    proto = load_protocol(str(write_small_builtin(tmp_path / "small.toml")))
-    idx, orig = originals(proto, "inpainting", "center")
-    folders = []
     metrics = ("fid", "fd_dinov2", "cmmd", "precision", "recall", "density", "coverage", "swd")
-    for name, amount in (("a", 8), ("b", 40)):
-        pred = write_method(tmp_path / f"pred-{name}", idx, perturb(orig, amount, seed=1))
-        ev = tmp_path / name
-        ev.mkdir()
-        opts = EvalOptions(metrics=metrics, judge_config=TINY_JUDGE, progress=False, bootstrap=20, weights_dir=str(weights), allow_unverified=True)
-        result = evaluate_protocol(proto, "inpainting", "center", pred, opts, arrays_out=ev / "eval_arrays.npz")
-        (ev / "metrics.json").write_text(json.dumps(result))
-        folders.append(ev)
-    return folders
+    opts = EvalOptions(metrics=metrics, judge_config=TINY_JUDGE, progress=False, bootstrap=20, weights_dir=str(weights), allow_unverified=True)
+    return noisy_pair(tmp_path, opts)
 
 
 def test_new_metrics_evaluate_and_compare_decides_on_each(two_evaluations):

@@ -48,6 +48,14 @@ def _info(extractor: str, resize: str, weights: ResolvedWeights) -> dict:
     return {"extractor": extractor, "resize": resize, "weights_sha256": weights.sha256, "verified": weights.verified}
 
 
+def _load(model: torch.nn.Module, state: dict, weights: ResolvedWeights, kind: str, device) -> torch.nn.Module:
+    """`model` holding `state`, every key matched (a file of another architecture is a one-line error), in eval mode on `device`."""
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise WeightsError(f"{weights.path}: does not fit a {kind} ViT (missing {missing[:2]}, unexpected {unexpected[:2]})")
+    return model.eval().to(device)
+
+
 class DINOv2:
     """DINOv2 ViT-L/14 CLS features from Meta's dinov2_vitl14_pretrain.pth."""
 
@@ -80,10 +88,7 @@ class DINOv2:
             num_classes=0,
             global_pool="token",
         )
-        missing, unexpected = self.model.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise WeightsError(f"{weights.path}: does not fit a DINOv2 ViT (missing {missing[:2]}, unexpected {unexpected[:2]})")
-        self.model.eval().to(device)
+        self.model = _load(self.model, state, weights, "DINOv2", device)
         self.device = device
         self.info = _info(
             f"dinov2-vitl14 (timm {timm.__version__}; CLS token after the final norm)",
@@ -144,11 +149,8 @@ class CLIPImage:
             global_pool="token",
         )
         state = checkpoint_filter_fn(raw, self.model)  # timm's own renaming of OpenAI's keys
-        missing, unexpected = self.model.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise WeightsError(f"{weights.path}: does not fit a CLIP ViT (missing {missing[:2]}, unexpected {unexpected[:2]})")
+        self.model = _load(self.model, state, weights, "CLIP", device)
         self.size = grid * patch
-        self.model.eval().to(device)
         self.device = device
         self.info = _info(
             f"clip-vitl14-336 (timm {timm.__version__}; projected CLS token, L2-normalised)",
