@@ -49,7 +49,7 @@ def main() -> None:
     from palette_bench.metrics.prdc import ResampledPRDC
 
     rows = {}
-    images = torch.stack([torch.from_numpy(render("val", i, 32)[0]).permute(2, 0, 1) for i in range(args.images)])
+    images = torch.stack([torch.from_numpy(render("test", i, 32)[0]).permute(2, 0, 1) for i in range(args.images)])
     per_1000 = 1000 / args.images
     judge, _ = load_judge(JudgeConfig(), progress=False)
     judge.eval()
@@ -80,7 +80,7 @@ def main() -> None:
     rows["PRDC, all four (512-d)"] = timed(lambda: ResampledPRDC(jr, j)(np.arange(n)))
     prdc = ResampledPRDC(jr, j)
     rows["PRDC replicate"] = timed(lambda: prdc(rng.integers(0, n, n)), 5)
-    many = torch.stack([torch.from_numpy(render("val", i, 32)[0]).permute(2, 0, 1) for i in range(min(n, 200))])
+    many = torch.stack([torch.from_numpy(render("test", i, 32)[0]).permute(2, 0, 1) for i in range(min(n, 200))])
     t_desc = timed(lambda: swd_lib.descriptors(many, range(len(many))))
     rows["SWD descriptors"] = 2 * t_desc * n / len(many)  # outputs and originals
     reps = -(-n // len(many))
