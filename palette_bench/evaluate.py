@@ -16,25 +16,23 @@ import torch
 from tqdm import tqdm
 
 from palette_bench import distributed as dist
+from palette_bench import modern_metrics as mm
 from palette_bench.metrics import bootstrap as bs
 from palette_bench.metrics.classification import topk_correct
 from palette_bench.metrics.fid import FrechetToReference, statistics
 from palette_bench.metrics.inception_score import inception_score
 from palette_bench.metrics.kid import kid
 from palette_bench.metrics.perceptual_distance import perceptual_distance
-from palette_bench import modern_metrics as mm
-
-from palette_bench.modern_metrics import MODERN
 
 PAPER_METRICS = ("fid", "is", "kid", "pd", "ca", "lpips", "psnr", "ssim", "diversity")
-ALL_METRICS = PAPER_METRICS + MODERN
+ALL_METRICS = PAPER_METRICS + mm.MODERN
 FEATURE_METRICS = ("fid", "is", "kid", "pd")
+KID_SUBSETS_PER_REPLICATE = 10  # a bootstrap replicate of KID averages fewer subsets: 100 would cost 100x
 
 
 def needs_pool(metrics) -> bool:
     """Whether the protocol's feature network must run: the paper's feature metrics, or PRDC without DINOv2 features."""
     return bool(set(metrics) & set(FEATURE_METRICS)) or (bool(set(metrics) & set(mm.PRDC)) and "fd_dinov2" not in metrics)
-KID_SUBSETS_PER_REPLICATE = 10  # a bootstrap replicate of KID averages fewer subsets: 100 would cost 100x
 
 
 @dataclass

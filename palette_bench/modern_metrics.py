@@ -25,7 +25,6 @@ MODERN = ("fd_dinov2", "cmmd", "precision", "recall", "density", "coverage", "sw
 PRDC = prdc_lib.METRICS
 LOWER_IS_BETTER = ("fd_dinov2", "cmmd", "swd")
 HIGHER_IS_BETTER = PRDC
-NEEDS_WEIGHTS = {"fd_dinov2": "dinov2-vitl14", "cmmd": "clip-vitl14-336"}
 SWD_INFO = {"extractor": "none (Laplacian pyramid of pixels)", "resize": "none", "weights_sha256": None, "verified": True}
 
 
@@ -51,7 +50,7 @@ class ModernNetworks:
         return {name: net for name, net in (("dinov2", self.dinov2), ("clip", self.clip)) if net is not None}
 
 
-def prdc_space(metrics, nets: ModernNetworks) -> str:
+def prdc_space(nets: ModernNetworks) -> str:
     """The feature array PRDC is computed on: DINOv2 when its features are computed, else the protocol's own."""
     return "dinov2" if nets.dinov2 is not None else "pool"
 
@@ -96,14 +95,28 @@ def statistic(name: str, arrays: dict, ref_features: np.ndarray | None, value: f
         stat = ResampledCMMD(arrays["clip"], ref_features)
         return stat(np.arange(len(arrays["clip"]))), stat
     if name in PRDC:
-        x = arrays[arrays_space(arrays)]
-        real = ref_features[prdc_lib.real_subset(len(ref_features), len(x))]
-        stat = prdc_lib.ResampledPRDC(real, x)
-        return stat(np.arange(len(x)))[name], lambda i: stat(i)[name]
+        stat = _SharedPRDC(arrays, ref_features)
+        return stat(np.arange(stat.n))[name], lambda i: stat(i)[name]
     if name == "swd":
         stat = swd_lib.ResampledSWD(arrays["swd_out"].astype(np.float32), arrays["swd_orig"].astype(np.float32))
         return value, stat
     raise KeyError(name)
+
+
+class _SharedPRDC:
+    """All four PRDC metrics of resampled rows, each resample computed once however many of the four ask for it."""
+
+    def __init__(self, arrays: dict, ref_features: np.ndarray):
+        x = arrays[arrays_space(arrays)]
+        self.n = len(x)
+        self.stat = prdc_lib.ResampledPRDC(ref_features[prdc_lib.real_subset(len(ref_features), self.n)], x)
+        self.done: dict[bytes, dict] = {}
+
+    def __call__(self, idx: np.ndarray) -> dict[str, float]:
+        key = np.asarray(idx).tobytes()
+        if key not in self.done:
+            self.done[key] = self.stat(idx)
+        return self.done[key]
 
 
 def arrays_space(arrays: dict) -> str:
@@ -119,11 +132,12 @@ def compute(acc, nets: ModernNetworks, base_ref, refs: dict, metrics, opts, skip
     rows = {name: acc.rows_values(name) for name in acc.rows}
     arrays = dict(rows)
     if set(metrics) & set(PRDC):
-        space = prdc_space(metrics, nets)
+        space = prdc_space(nets)
         arrays["prdc_space"] = np.array(space)
         if space == "pool":
             arrays["pool"] = np.concatenate(acc.pool) if acc.pool else None
-    spaces = {"dinov2": nets.dinov2, "clip": nets.clip}
+    spaces = nets.spaces()
+    shared_prdc = None  # one set of distances and replicates for the four PRDC metrics
     for name in metrics:
         if name not in MODERN:
             continue
@@ -146,8 +160,9 @@ def compute(acc, nets: ModernNetworks, base_ref, refs: dict, metrics, opts, skip
                 ref_features, info = base_ref.features, base_info
             else:
                 ref_features, info = refs[space].features, spaces[space].info
-            value, stat = statistic(name, arrays, ref_features)
-            n = len(arrays[space])
+            shared_prdc = shared_prdc or _SharedPRDC(arrays, ref_features)
+            value, stat = shared_prdc(np.arange(shared_prdc.n))[name], lambda i, m=name: shared_prdc(i)[m]
+            n = shared_prdc.n
             k = prdc_lib.K_PRECISION_RECALL if name in ("precision", "recall") else prdc_lib.K_DENSITY_COVERAGE
             ci = bs.statistic_ci(n, stat, value, opts.bootstrap)
             out[name] = _entry(value, ci, n, info, k=k, features=space, real_n=int(min(len(ref_features), n)))
@@ -173,5 +188,5 @@ def kept_arrays(acc, metrics, nets: ModernNetworks) -> dict:
         out["swd_out"] = acc.rows_values("swd_full_out")[:, :, : swd_lib.REPLICATE_NHOODS].astype(np.float16)
         out["swd_orig"] = acc.rows_values("swd_full_orig")[:, :, : swd_lib.REPLICATE_NHOODS].astype(np.float16)
     if set(metrics) & set(PRDC):
-        out["prdc_space"] = np.array(prdc_space(metrics, nets))
+        out["prdc_space"] = np.array(prdc_space(nets))
     return out
