@@ -11,6 +11,7 @@ import click
 from palette_bench.config import ConfigError
 from palette_bench.data.files import BadImageError
 from palette_bench.models.samplers import SAMPLERS
+from palette_bench.runconfig import EVAL_METRICS
 from palette_bench.report.command import report_command
 from palette_bench.study.command import study_group
 from palette_bench.tasks import task_names
@@ -484,7 +485,7 @@ def _run_eval_folder(run_dir: str, eval_dir: str | None) -> tuple[Path, dict]:
 @size_option
 @root_option
 @click.option("--n", "n", type=int, default=None, help="Evaluate the first N inputs only (default: the whole evaluation set).")
-@click.option("--metrics", default=",".join(("fid", "is", "kid", "pd", "ca", "lpips", "psnr", "ssim", "diversity")), show_default=True, help="Comma-separated metrics to compute (run mode: the run's, unless given). Beyond the paper's: fd_dinov2, cmmd, precision, recall, density, coverage, swd (docs/evaluation.md).")
+@click.option("--metrics", default=",".join(EVAL_METRICS), show_default=True, help="Comma-separated metrics to compute (run mode: the run's, unless given). Also: fd_dinov2, cmmd (they need their ViT weights; docs/evaluation.md).")
 @click.option("--feature-space", type=click.Choice(["auto", "inception", "judge"]), default="auto", show_default=True, help="auto: the judge for the builtin protocol, InceptionV3/ResNet-50/AlexNet otherwise.")
 @click.option("--ref-stats", default=None, type=click.Path(dir_okay=False), help="Precomputed reference statistics (.npz with mu, sigma[, features, keys]).")
 @click.option("--bootstrap", type=int, default=100, show_default=True, help="Bootstrap replicates for the 95% intervals (0: none; run mode: the run's, unless given).")

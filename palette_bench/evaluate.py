@@ -414,32 +414,43 @@ def _read_folder(folder: Path) -> tuple[list[str], torch.Tensor]:
     return names, torch.stack(images)
 
 
+FOLDER_METRICS = ("fid", "is", "kid", "pd", "lpips") + mm.MODERN  # the rest need a protocol's labels, masks or extra samples
+
+
 def evaluate_folders(pred_dir, ref_dir, opts: EvalOptions | None = None) -> dict:
-    """Two-folder mode, like torch-fidelity's command line: FID, IS, KID; PD and LPIPS when the file names pair up."""
+    """Two-folder mode, like torch-fidelity's command line: FID, IS, KID and the set metrics beyond the
+    paper's; PD and LPIPS when the file names pair up. SWD needs two sets of the same size (ProGAN's
+    rule); it is paired by file name when the names pair up, by sorted position otherwise."""
     from palette_bench.metrics.reference import ReferenceFeatures
 
     opts = opts or EvalOptions(metrics=("fid", "is", "kid", "pd", "lpips"))
     pred_names, pred = _read_folder(Path(pred_dir))
     ref_names, refs = _read_folder(Path(ref_dir))
     paired = pred_names == ref_names
-    skipped = {}
-    metrics = tuple(m for m in opts.metrics if m in ("fid", "is", "kid", "pd", "lpips"))
+    skipped = {m: "needs a protocol (labels, masks or several samples per input): use --task and --eval-set" for m in opts.metrics if m not in FOLDER_METRICS}
+    metrics = tuple(m for m in opts.metrics if m in FOLDER_METRICS)
     if not paired:
         for m in ("pd", "lpips"):
             if m in metrics:
                 skipped[m] = "file names of the two folders do not pair up"
         metrics = tuple(m for m in metrics if m not in ("pd", "lpips"))
+    if "swd" in metrics and len(pred) != len(refs):
+        skipped["swd"] = f"the folders hold {len(pred)} and {len(refs)} images; SWD compares sets of the same size"
+        metrics = tuple(m for m in metrics if m != "swd")
     nets = Networks.load("judge" if opts.feature_space == "judge" else "inception", metrics, opts)
+    vits = mm.ModernNetworks.load(metrics, opts)
     acc = _Accumulator()
     ref_chunks = []
     for start in tqdm(range(0, len(pred), opts.batch_size), desc="evaluating", disable=None if opts.progress else True, unit="batch"):
         out = pred[start : start + opts.batch_size]
+        indices = range(start, start + len(out))
         if nets.features is not None:
             f = nets.features(out)
             acc.pool.append(f["pool"].numpy())
             acc.logits.append(f["logits"].numpy())
         if paired and "lpips" in metrics:
-            acc.add("lpips", nets.lpips(out, refs[start : start + opts.batch_size]).numpy(), range(start, start + len(out)))
+            acc.add("lpips", nets.lpips(out, refs[start : start + opts.batch_size]).numpy(), indices)
+        mm.add_batch(acc, vits, metrics, out, refs[start : start + len(out)], indices)
     if nets.features is not None:
         for start in range(0, len(refs), opts.batch_size):
             ref_chunks.append(nets.features(refs[start : start + opts.batch_size])["pool"].numpy())
@@ -449,8 +460,13 @@ def evaluate_folders(pred_dir, ref_dir, opts: EvalOptions | None = None) -> dict
         ref = ReferenceFeatures(*statistics(ref_features), ref_features, ref_names, source=str(ref_dir))
         if paired:
             acc.pool_orig = [ref_features]
+    vit_refs = {}
+    for name, net in vits.spaces().items():
+        f = np.concatenate([net(refs[s : s + opts.batch_size])["pool"].numpy() for s in range(0, len(refs), opts.batch_size)]).astype(np.float32)
+        vit_refs[name] = ReferenceFeatures(*statistics(f), f, ref_names, source=str(ref_dir))
     results = set_metrics(acc, nets, ref, metrics, opts, skipped)
     results.update(per_input_metrics(acc, nets, metrics, opts, skipped, int(pred.shape[-1])))
+    results.update(mm.compute(acc, vits, ref, vit_refs, metrics, opts, skipped, nets.features.info if nets.features is not None else None))
     return {
         "mode": "folders",
         "pred": str(pred_dir),

@@ -160,11 +160,15 @@ def compute(acc, nets: ModernNetworks, base_ref, refs: dict, metrics, opts, skip
                 ref_features, info = base_ref.features, base_info
             else:
                 ref_features, info = refs[space].features, spaces[space].info
+            too_few = min(len(ref_features), len(arrays[space])) <= max(prdc_lib.K_PRECISION_RECALL, prdc_lib.K_DENSITY_COVERAGE)
+            if too_few:  # k-nearest-neighbour balls need more than k points a side
+                skipped[name] = f"needs more than {prdc_lib.K_DENSITY_COVERAGE} inputs and reference images, got {len(arrays[space])} and {len(ref_features)}"
+                continue
             shared_prdc = shared_prdc or _SharedPRDC(arrays, ref_features)
             value, stat = shared_prdc(np.arange(shared_prdc.n))[name], lambda i, m=name: shared_prdc(i)[m]
             n = shared_prdc.n
             k = prdc_lib.K_PRECISION_RECALL if name in ("precision", "recall") else prdc_lib.K_DENSITY_COVERAGE
-            ci = bs.statistic_ci(n, stat, value, opts.bootstrap)
+            ci = _within(bs.statistic_ci(n, stat, value, opts.bootstrap), None if name == "density" else 1.0)
             out[name] = _entry(value, ci, n, info, k=k, features=space, real_n=int(min(len(ref_features), n)))
             continue
         space = "dinov2" if name == "fd_dinov2" else "clip"
@@ -177,6 +181,14 @@ def compute(acc, nets: ModernNetworks, base_ref, refs: dict, metrics, opts, skip
 
 def _nonnegative(ci):
     return None if ci is None else (max(ci[0], 0.0), ci[1])  # a distance: the shifted interval may cross 0
+
+
+def _within(ci, top: float | None):
+    """A fraction's interval kept inside [0, 1] (density only >= 0): the median-shifted percentile interval may leave it."""
+    if ci is None:
+        return None
+    lo, hi = _nonnegative(ci)
+    return (lo, hi if top is None else min(hi, top))
 
 
 def kept_arrays(acc, metrics, nets: ModernNetworks) -> dict:

@@ -14,11 +14,12 @@ from test_compare import noisy_pair
 from test_eval_protocol import TINY_JUDGE, originals, write_method
 
 from palette_bench.compare import compare
-from palette_bench.evaluate import EvalOptions, evaluate_protocol
+from palette_bench.evaluate import EvalOptions, evaluate_folders, evaluate_protocol
 from palette_bench.metrics import swd as swd_lib
 from palette_bench.metrics.cmmd import ResampledCMMD, cmmd
 from palette_bench.metrics.prdc import ResampledPRDC, prdc
 from palette_bench.protocols import load_protocol
+from palette_bench.runconfig import EVAL_METRICS
 from palette_bench.weights import WEIGHTS, ResolvedWeights, WeightsError, resolve
 
 
@@ -139,6 +140,17 @@ def test_laplacian_pyramid_reconstructs_the_image_and_descriptors_do_not_depend_
     whole = swd_lib.descriptors(images, range(6))
     parts = np.concatenate([swd_lib.descriptors(images[:2], range(2)), swd_lib.descriptors(images[2:], range(2, 6))])
     assert np.array_equal(whole, parts)
+
+
+def test_resampled_swd_replicate_equals_swd_of_the_resampled_sets():
+    """The replicate's precomputed channel projections give the same number as normalising and projecting the resample."""
+    images = natural_images(12, 32)
+    a = swd_lib.descriptors(images, range(12))
+    b = swd_lib.descriptors(perturb(images, 20, seed=5), range(12))
+    stat = swd_lib.ResampledSWD(a, b)
+    for idx in (np.arange(12), np.random.default_rng(1).integers(0, 12, 12), np.array([3, 3, 3, 7, 0, 11, 11, 2, 5, 5, 9, 1])):
+        direct = swd_lib.swd_levels(a[idx][:, :, : swd_lib.REPLICATE_NHOODS], b[idx][:, :, : swd_lib.REPLICATE_NHOODS], 1, swd_lib.REPLICATE_DIRS).mean()
+        assert stat(idx) == pytest.approx(direct, rel=1e-5)
 
 
 # ---------------------------------------------------------------- extractors from stand-in files
@@ -284,3 +296,36 @@ def test_prdc_on_the_builtin_protocol_uses_the_judge(tmp_path):
     m = evaluate_protocol(proto, "uncropping", "right", pred, opts)["metrics"]
     assert m["precision"]["features"] == "pool" and m["precision"]["extractor"].startswith("judge-builtin")
     assert m["precision"]["real_n"] == 20 and m["precision"]["k"] == 3 and m["coverage"]["k"] == 5
+
+
+def _write_pngs(folder, images, names):
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    for img, name in zip(images, names):
+        Image.fromarray(img.permute(1, 2, 0).numpy()).save(folder / name)
+    return folder
+
+
+def test_two_folder_mode_computes_the_set_metrics_and_names_what_needs_a_protocol(tmp_path, standin_weights):
+    images = natural_images(24, 32)
+    pred_images = perturb(images, 30, seed=4)
+    names = [f"{i:06d}.png" for i in range(24)]
+    ref = _write_pngs(tmp_path / "ref", images, names)
+    pred = _write_pngs(tmp_path / "pred", pred_images, names)
+    opts = EvalOptions(metrics=EVAL_METRICS, bootstrap=30, weights_dir=str(standin_weights), allow_unverified=True, progress=False)
+    r = evaluate_folders(pred, ref, opts)
+    m = r["metrics"]
+    assert {"fid", "pd", "lpips", "precision", "recall", "density", "coverage", "swd"} <= set(m)
+    assert set(r["skipped"]) == {"ca", "psnr", "ssim", "diversity"}
+    # the same number as SWD of the two image sets' descriptors, paired by file name
+    direct = swd_lib.swd(swd_lib.descriptors(pred_images, range(24)), swd_lib.descriptors(images, range(24)))
+    assert m["swd"]["value"] == pytest.approx(direct, rel=1e-9) and m["swd"]["value"] > 0
+    for name in ("precision", "recall", "coverage"):
+        lo, hi = m[name]["ci95"]
+        assert 0.0 <= lo <= m[name]["value"] <= hi <= 1.0, name
+    # different names and sizes: nothing pairs, so PD, LPIPS and SWD are named as skipped, not dropped
+    ref_few = _write_pngs(tmp_path / "ref_few", images[:20], [f"r{i}.png" for i in range(20)])
+    r = evaluate_folders(pred, ref_few, opts)
+    assert {"pd", "lpips", "swd"} <= set(r["skipped"]) and "20" in r["skipped"]["swd"] and "24" in r["skipped"]["swd"]
+    assert "precision" in r["metrics"] and "swd" not in r["metrics"]

@@ -29,7 +29,7 @@ DIR_REPEATS, DIRS_PER_REPEAT = 4, 128
 MIN_RESOLUTION = 16
 SEED = 2018
 # Bootstrap replicates use fewer neighbourhoods and directions, as KID's replicates use fewer subsets:
-# at n = 1000 a full SWD is ~2 s on 2 cores, a replicate ~0.04 s.
+# at n = 1000 a full SWD is ~2 s on 2 cores, a replicate ~0.03 s (ResampledSWD).
 REPLICATE_NHOODS, REPLICATE_DIRS = 16, 64
 
 _BINOMIAL = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], dtype=torch.float64) / 16
@@ -120,11 +120,43 @@ class ResampledSWD:
 
     Its replicates estimate the spread of the full metric, not its value: the interval is centred
     on the full SWD by bootstrap.percentile_interval, as KID's fewer-subset replicates are.
+
+    A replicate equals swd_levels(a[idx], b[idx], 1, REPLICATE_DIRS) but costs a gather and a sort:
+    the per-channel normalisation is affine, so the projection of a normalised descriptor is
+    sum_c (x_c . d_c) / s_c - sum_c m_c (sum_j d_cj) / s_c, and the per-image channel projections
+    x_c . d_c and channel sums are computed once here; m_c and s_c of a resample come from the sums.
+    Projections are kept in float32 (a replicate agrees with swd_levels to ~1e-7 relative), which
+    halves the gather and sort.
     """
 
     def __init__(self, desc_out: np.ndarray, desc_orig: np.ndarray):
-        self.a = desc_out[:, :, :REPLICATE_NHOODS]
-        self.b = desc_orig[:, :, :REPLICATE_NHOODS]
+        self.sets = [self._prepare(d[:, :, :REPLICATE_NHOODS]) for d in (desc_out, desc_orig)]
+        self.dim = desc_out.shape[-1]
+        self.levels = desc_out.shape[1]
+
+    def _prepare(self, desc: np.ndarray) -> list[tuple]:
+        """Per level: channel projections [3, dirs, N, nhoods], channel sums and sums of squares [N, 3], direction sums [3, dirs]."""
+        out = []
+        for lv in range(desc.shape[1]):
+            x = desc[:, lv].astype(np.float64).reshape(len(desc), desc.shape[2], 3, -1)
+            dirs = directions(desc.shape[-1], REPLICATE_DIRS, SEED + lv).reshape(3, -1, REPLICATE_DIRS)
+            proj = np.ascontiguousarray(np.einsum("nkcj,cjd->cdnk", x, dirs), dtype=np.float32)
+            out.append((proj, x.sum(axis=(1, 3)), (x * x).sum(axis=(1, 3)), dirs.sum(axis=1)))
+        return out
 
     def __call__(self, idx: np.ndarray) -> float:
-        return float(swd_levels(self.a[idx], self.b[idx], 1, REPLICATE_DIRS).mean())
+        out = []
+        for lv in range(self.levels):
+            # each direction's projections contiguous: sorting along the last axis is several times faster
+            pa, pb = (np.sort(self._project(s[lv], idx), axis=1) for s in self.sets)
+            out.append(1e3 * np.abs(pa - pb).mean())
+        return float(np.mean(out))
+
+    def _project(self, level: tuple, idx: np.ndarray) -> np.ndarray:
+        """[dirs, n * nhoods] projections of the resampled set's normalised descriptors."""
+        proj, sums, squares, dir_sums = level
+        count = len(idx) * proj.shape[-1] * (self.dim // 3)  # values per channel in the resampled set
+        mean = sums[idx].sum(axis=0) / count
+        std = np.sqrt(np.maximum(squares[idx].sum(axis=0) / count - mean * mean, 0.0)) + 1e-12
+        p = (np.take(proj, idx, axis=2) / std[:, None, None, None].astype(np.float32)).sum(axis=0)  # np.take: far faster than fancy indexing here
+        return p.reshape(len(p), -1) - ((mean / std) @ dir_sums).astype(np.float32)[:, None]
