@@ -48,7 +48,7 @@ def errors_at(model, y0, condition, mask, eps, gamma: float, parameterization: s
     """
     b = y0.shape[0]
     y_t = q_sample(y0, torch.full((b,), gamma, dtype=torch.float64), eps)
-    output = model(network_input(condition, y_t, y0, mask), torch.full((b,), gamma, dtype=torch.float32, device=y0.device))
+    output = model(network_input(condition, y_t, y0, mask, gamma, parameterization), torch.full((b,), gamma, dtype=torch.float32, device=y0.device))
     eps_hat, y0_hat = eps_and_y0(output.to(y0.dtype), y_t, gamma, parameterization)
     return {
         "eps_mse": masked_error(eps_hat, eps, mask),

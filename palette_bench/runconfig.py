@@ -33,12 +33,18 @@ DEFAULT_EVAL_SET = {"colorization": "gray", "inpainting": "ff20-30", "uncropping
 class DiffusionConfig:
     """Palette's noise schedules (Sec. 4) and denoising loss (L2 by default, L1 for the ablation).
 
-    parameterization: what the network predicts, "eps" (Palette's), "v" (Salimans & Ho 2022) or "x0".
+    parameterization: what the network predicts, "eps" (Palette's), "v" (Salimans & Ho 2022), "x0", or
+    "edm" (Karras et al. 2022's c_in, c_skip, c_out with sigma_data = 0.5; v is the same with sigma_data = 1).
     loss_weighting "min-snr": Hang et al. 2023's min(SNR, min_snr_gamma) weighting, SNR = gamma / (1 - gamma).
     """
 
     loss: Literal["l2", "l1"] = "l2"
-    parameterization: Literal["eps", "v", "x0"] = "eps"
+    parameterization: Literal["eps", "v", "x0", "edm"] = "eps"
+    # which noise levels training draws (models/diffusion.py sample_gamma): Palette's uniform t, EDM's
+    # log-normal in sigma (lognormal_mean and lognormal_std of ln sigma), or uniform in log-SNR
+    noise_levels: Literal["paper", "lognormal", "logsnr-uniform"] = "paper"
+    lognormal_mean: float = -1.2
+    lognormal_std: float = 1.2
     loss_weighting: Literal["none", "min-snr"] = "none"
     min_snr_gamma: float = 5.0
     train_schedule_steps: int = 2000

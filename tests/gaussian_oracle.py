@@ -34,7 +34,7 @@ import math
 
 import torch
 
-from palette_bench.models.diffusion import NoiseSchedule, schedule_from_gammas, target
+from palette_bench.models.diffusion import NoiseSchedule, edm_coefficients, schedule_from_gammas, target
 
 
 def _level(gamma, like: torch.Tensor) -> torch.Tensor:
@@ -47,8 +47,8 @@ def _level(gamma, like: torch.Tensor) -> torch.Tensor:
 class GaussianOracle:
     """The exact denoiser of y0 ~ N(mean, std^2) per pixel, called as the samplers call a network: net(cat([condition, y_t]), gamma).
 
-    mean, std: one value, or one per channel. parameterization: what the output is ("eps", "v" or
-    "x0"), read back by the sampler with the same parameterization. `calls` counts the network calls.
+    mean, std: one value, or one per channel. parameterization: what the output is ("eps", "v",
+    "x0" or "edm"), read back by the sampler with the same parameterization. `calls` counts the network calls.
     """
 
     def __init__(self, mean, std, parameterization: str = "eps"):
@@ -81,6 +81,8 @@ class GaussianOracle:
         self.calls += 1
         y_t = x[:, x.shape[1] // 2 :].to(torch.float64)
         g = _level(gamma, y_t)
+        if self.parameterization == "edm":  # the input holds c_in y_t
+            y_t = y_t / edm_coefficients(g.flatten(), y_t)[0]
         y0_hat = self.posterior_mean(y_t, g.flatten())
         eps_hat = (y_t - g.sqrt() * y0_hat) / (1.0 - g).sqrt()
         return target(y0_hat, eps_hat, g.flatten(), self.parameterization)

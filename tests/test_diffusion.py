@@ -12,7 +12,9 @@ from palette_bench.models.diffusion import (
     TRAIN_SCHEDULE,
     NoiseSchedule,
     draw_noise,
+    edm_coefficients,
     eps_and_y0,
+    logit,
     karras_schedule,
     linear_schedule,
     logsnr_schedule,
@@ -179,6 +181,32 @@ def test_sample_gamma_depends_on_example_not_batch():
     assert len(set(batch.tolist())) == 8
 
 
+@pytest.mark.parametrize("kind", ["lognormal", "logsnr-uniform"])
+def test_sample_gamma_lognormal_and_logsnr_uniform_distributions(kind):
+    """Kolmogorov-Smirnov against the closed form: ln sigma ~ N(-1.2, 1.2) (EDM), or logit(gamma) ~ U over the
+    training schedule's range; every draw inside [gamma_T, gamma_1]; a draw depends on its example only."""
+    from scipy.stats import norm
+
+    schedule = linear_schedule(**TRAIN_SCHEDULE)
+    n = 4000
+    gamma = sample_gamma(schedule, gens(f"ks-{kind}", n), kind).double()
+    lo, hi = schedule.gammas[-1].item(), schedule.gammas[0].item()
+    assert bool(((gamma >= lo * (1 - 1e-6)) & (gamma <= hi)).all())
+    lam = np.sort(np.log(gamma.numpy()) - np.log1p(-gamma.numpy()))  # log-SNR
+    if kind == "lognormal":  # ln sigma = -lam / 2; the clamp moves the few draws beyond the range, which the CDF below keeps
+        cdf = 1.0 - norm.cdf(-lam / 2, loc=-1.2, scale=1.2)
+        cdf = np.where(lam >= logit(hi) - 1e-6, 1.0, cdf)
+    else:
+        cdf = (lam - logit(lo)) / (logit(hi) - logit(lo))
+    ks = max(np.max(np.arange(1, n + 1) / n - cdf), np.max(cdf - np.arange(n) / n))
+    assert ks < 1.63 / math.sqrt(n), ks
+    batch = sample_gamma(schedule, gens("batch", 8), kind)
+    alone = torch.cat([sample_gamma(schedule, gens("batch", 1, start=b), kind) for b in range(8)])
+    assert torch.equal(batch, alone)
+    with pytest.raises(ValueError, match="noise levels"):
+        sample_gamma(schedule, gens("batch", 2), "cosine")
+
+
 def test_draw_noise_depends_on_example_not_batch():
     batch = draw_noise((3, 4, 4), gens("noise", 5))
     assert batch.shape == (5, 3, 4, 4) and batch.dtype == torch.float32
@@ -280,6 +308,36 @@ def test_conversions_round_trip_in_float64(parameterization, scalar):
         eps_hat, y0_hat = eps_and_y0(out[b : b + 1], y_t, gamma, parameterization)
         torch.testing.assert_close(math.sqrt(g) * y0_hat + math.sqrt(1 - g) * eps_hat, y_t, rtol=0, atol=1e-12)
         torch.testing.assert_close(target(y0_hat, eps_hat, gamma, parameterization), out[b : b + 1], rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize("g", [4.4e-5, 0.1, 0.5, 0.9, 1 - 1e-6])
+def test_edm_coefficients_are_karras_table_1_in_vp_coordinates(g):
+    """EDM's c_in, c_skip, c_out act on x = y_t / sqrt(gamma) with sigma = sqrt((1 - gamma) / gamma); ours act on y_t.
+    sigma_data = 1 gives v's y0_hat = sqrt(gamma) y_t + sqrt(1 - gamma) F, with F = -v."""
+    sigma, sd, a = math.sqrt((1 - g) / g), 0.5, math.sqrt(g)
+    c_in, c_skip, c_out = edm_coefficients(g, torch.zeros(1))
+    assert c_in == pytest.approx(1 / math.sqrt(sigma**2 + sd**2) / a, rel=1e-12)
+    assert c_skip == pytest.approx(sd**2 / (sigma**2 + sd**2) / a, rel=1e-12)
+    assert c_out == pytest.approx(sigma * sd / math.sqrt(sigma**2 + sd**2), rel=1e-12)
+    assert edm_coefficients(g, torch.zeros(1), 1.0) == pytest.approx((1.0, a, math.sqrt(1 - g)), rel=1e-12)
+    tensor = edm_coefficients(torch.tensor([g, g], dtype=torch.float64), torch.zeros(2, 3, 4, 4, dtype=torch.float64))
+    assert all(t.shape == (2, 1, 1, 1) and t[0].item() == pytest.approx(f, rel=1e-12) for t, f in zip(tensor, (c_in, c_skip, c_out)))
+
+
+def test_edm_network_input_has_unit_variance_for_data_of_std_sigma_data():
+    """c_in scales y_t so that the network sees unit variance at every noise level when the data's std is 0.5."""
+    n = 20000
+    y0 = 0.5 * torch.randn(n, 1, 1, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    eps = torch.randn(n, 1, 1, 1, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    cond = torch.zeros(n, 1, 1, 1, dtype=torch.float64)
+    for g in (1e-3, 0.2, 0.8, 0.999):
+        gamma = torch.full((n,), g, dtype=torch.float64)
+        x = network_input(cond, q_sample(y0, gamma, eps), gamma=gamma, parameterization="edm")[:, 1]
+        assert x.var().item() == pytest.approx(1.0, abs=0.03), g
+        plain = network_input(cond, q_sample(y0, gamma, eps))[:, 1]
+        assert g < 0.5 or plain.var().item() < 0.5  # without c_in, nearly clean inputs have the data's variance, 0.25
+    with pytest.raises(ValueError, match="c_in"):
+        network_input(cond, eps, parameterization="edm")
 
 
 def test_eps_conversion_is_ddpm_eq_15():

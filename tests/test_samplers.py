@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from gaussian_oracle import GaussianOracle, float32_levels, standard_errors
-from palette_bench.models.diffusion import PARAMETERIZATIONS, SAMPLE_SCHEDULE, TRAIN_SCHEDULE, draw_noise, eps_and_y0, linear_schedule, target
+from palette_bench.models.diffusion import PARAMETERIZATIONS, SAMPLE_SCHEDULE, TRAIN_SCHEDULE, draw_noise, edm_coefficients, eps_and_y0, linear_schedule, network_input, target
 from palette_bench.models.samplers import SAMPLERS, SCHEDULES, ancestral_sample, ddim_sample, sampling_schedule, step_schedule
 from palette_bench.models.solvers import dpmpp_2m_sample, heun_sample
 from palette_bench.seeding import generator_for
@@ -248,7 +248,10 @@ class PerfectDenoiser:
 
     def __call__(self, x, gamma):
         g = gamma.double()[:, None, None, None]
-        eps = (x[:, 3:].double() - g.sqrt() * self.y0) / (1 - g).sqrt()
+        y_t = x[:, 3:].double()
+        if self.parameterization == "edm":  # the input holds c_in y_t
+            y_t = y_t / edm_coefficients(gamma.double(), y_t)[0]
+        eps = (y_t - g.sqrt() * self.y0) / (1 - g).sqrt()
         return target(self.y0, eps, gamma, self.parameterization).float()
 
 
@@ -422,7 +425,7 @@ def test_gaussian_oracle_is_the_posterior_mean():
         assert corr.abs().max().item() < 5 / math.sqrt(n_channel), (g, corr)
         gamma = torch.full((8,), g, dtype=torch.float64)
         for parameterization in PARAMETERIZATIONS:
-            output = GaussianOracle(GAUSSIAN_MEAN, GAUSSIAN_STD, parameterization)(torch.cat([y0, y_t], 1), gamma)
+            output = GaussianOracle(GAUSSIAN_MEAN, GAUSSIAN_STD, parameterization)(network_input(y0, y_t, gamma=gamma, parameterization=parameterization), gamma)
             y0_hat = eps_and_y0(output, y_t, gamma, parameterization)[1]
             torch.testing.assert_close(y0_hat, oracle.posterior_mean(y_t, g), rtol=0, atol=1e-9)
 

@@ -32,9 +32,9 @@ class PaletteTrainer(UNetTrainer):
         mask = None if batch["mask"] is None else batch["mask"].to(self.device)
         y0, condition = batch["y0"].to(self.device), batch["condition"].to(self.device)
         gens = [generator_for("train-noise", self.cfg.seed, batch["step"], j) for j in batch["j"]]
-        gamma = sample_gamma(self.schedule, gens).to(self.device)
-        eps = draw_noise(batch["y0"].shape[1:], gens).to(self.device)
         d = self.cfg.diffusion
+        gamma = sample_gamma(self.schedule, gens, d.noise_levels, (d.lognormal_mean, d.lognormal_std)).to(self.device)
+        eps = draw_noise(batch["y0"].shape[1:], gens).to(self.device)
         p = 2 if d.loss == "l2" else 1
         loss = palette_loss(self.net, y0, condition, mask, gamma, eps, p, d.parameterization, d.loss_weighting, d.min_snr_gamma)
         return loss.mean()

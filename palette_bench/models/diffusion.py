@@ -135,20 +135,39 @@ def draw_noise(shape_per_example, generators: list[torch.Generator], dtype=torch
     return out if device is None else out.to(device)
 
 
-def sample_gamma(schedule: NoiseSchedule, generators: list[torch.Generator]) -> torch.Tensor:
-    """Palette / WaveGrad training draw: t ~ U{1..T}, then gamma ~ U(gamma_t, gamma_{t-1}), gamma_0 = 1.
+NOISE_LEVELS = ("paper", "lognormal", "logsnr-uniform")
 
-    One generator per example, so a draw depends on the example, not on the batch. Returns float32 [B]
-    on the CPU (the caller moves it).
+
+def sample_gamma(schedule: NoiseSchedule, generators: list[torch.Generator], kind: str = "paper", lognormal: tuple[float, float] = (-1.2, 1.2)) -> torch.Tensor:
+    """The noise level gamma of each training example, one generator per example (a draw depends on the example, not on the batch).
+
+    "paper": Palette / WaveGrad's draw, t ~ U{1..T}, then gamma ~ U(gamma_t, gamma_{t-1}), gamma_0 = 1.
+    "lognormal": EDM's (Karras et al. 2022, Table 1), ln sigma ~ N(P_mean, P_std) with sigma = sqrt((1 - gamma) / gamma),
+    (P_mean, P_std) = `lognormal`, (-1.2, 1.2) in EDM. "logsnr-uniform": log-SNR = logit(gamma) uniform over the
+    schedule's range (Kingma et al. 2021's uniform weighting over log-SNR). Both are clamped to the schedule's
+    [gamma_T, gamma_1], the levels the network's gamma embedding is trained on and the samplers step inside.
+    Returns float32 [B] on the CPU (the caller moves it).
     """
+    if kind not in NOISE_LEVELS:
+        raise ValueError(f"noise levels {kind!r} is not one of {list(NOISE_LEVELS)}")
     gammas = schedule.gammas
+    lo_gamma, hi_gamma = float(gammas[-1]), float(gammas[0])
     upper = torch.cat([gammas.new_ones(1), gammas[:-1]])  # gamma_{t-1}
     out = []
     for g in generators:
-        t = int(torch.randint(1, len(schedule) + 1, (), generator=g, device=g.device))
-        u = float(torch.rand((), generator=g, dtype=torch.float64, device=g.device))
-        lo, hi = float(gammas[t - 1]), float(upper[t - 1])
-        out.append(lo + u * (hi - lo))
+        if kind == "paper":
+            t = int(torch.randint(1, len(schedule) + 1, (), generator=g, device=g.device))
+            u = float(torch.rand((), generator=g, dtype=torch.float64, device=g.device))
+            lo, hi = float(gammas[t - 1]), float(upper[t - 1])
+            out.append(lo + u * (hi - lo))
+            continue
+        if kind == "lognormal":
+            z = float(torch.randn((), generator=g, dtype=torch.float64, device=g.device))
+            log_snr = -2.0 * (lognormal[0] + lognormal[1] * z)  # SNR = 1 / sigma^2
+        else:
+            u = float(torch.rand((), generator=g, dtype=torch.float64, device=g.device))
+            log_snr = logit(lo_gamma) + u * (logit(hi_gamma) - logit(lo_gamma))
+        out.append(min(max(1.0 / (1.0 + math.exp(-log_snr)), lo_gamma), hi_gamma))
     return torch.tensor(out, dtype=torch.float32)
 
 
@@ -163,16 +182,22 @@ def q_sample(y0: torch.Tensor, gamma: torch.Tensor, eps: torch.Tensor) -> torch.
     return _per_example(gamma.sqrt(), y0) * y0 + _per_example((1.0 - gamma).sqrt(), eps) * eps
 
 
-def network_input(condition, y_t, y0=None, mask=None) -> torch.Tensor:
-    """The network's input cat([condition, y_t'], dim=1).
+def network_input(condition, y_t, y0=None, mask=None, gamma=None, parameterization: str = "eps") -> torch.Tensor:
+    """The network's input cat([condition, c_in y_t'], dim=1).
 
     Inpainting/uncropping: y_t' = mask * y_t + (1 - mask) * y0 (known pixels exactly as y0, as
-    Palette does); `mask` is binary, 1 = generate. Without a mask y_t' = y_t.
+    Palette does); `mask` is binary, 1 = generate. Without a mask y_t' = y_t. c_in is 1 except for
+    the "edm" parameterization, which needs `gamma` (see edm_coefficients).
     """
     if mask is not None:
         if y0 is None:
             raise ValueError("network_input: a mask needs y0, the image that holds the known pixels")
         y_t = torch.where(mask.bool(), y_t, y0)  # bit-exact y0 where mask = 0
+    if parameterization == "edm":
+        if gamma is None:
+            raise ValueError("network_input: the edm parameterization scales y_t by c_in, which needs gamma")
+        c_in = edm_coefficients(gamma, y_t)[0]
+        y_t = y_t * (c_in if isinstance(c_in, float) else c_in.to(y_t.dtype))
     return torch.cat([condition, y_t], dim=1)
 
 
@@ -180,7 +205,10 @@ def network_input(condition, y_t, y0=None, mask=None) -> torch.Tensor:
 # eps: Palette's (and DDPM's) choice. At low gamma, y0_hat = (y_t - sqrt(1 - gamma) eps_hat) / sqrt(gamma)
 # divides the network's error by sqrt(gamma), so the clean-image estimate of a small network is poor
 # exactly where the sampler starts. v keeps both estimates bounded at every gamma; x0 predicts y0 directly.
-PARAMETERIZATIONS = ("eps", "v", "x0")
+# edm: Karras et al. 2022's preconditioning (Table 1, "Ours") written in Palette's variance-preserving
+# coordinates; v is the same preconditioning with sigma_data = 1 instead of EDM's 0.5.
+PARAMETERIZATIONS = ("eps", "v", "x0", "edm")
+EDM_SIGMA_DATA = 0.5  # EDM's standard deviation of the data, for images in [-1, 1]
 
 
 def _coefficients(gamma, like: torch.Tensor):
@@ -189,6 +217,22 @@ def _coefficients(gamma, like: torch.Tensor):
         return math.sqrt(gamma), math.sqrt(1.0 - gamma)
     gamma = torch.as_tensor(gamma).to(torch.float64)  # 1 - gamma in float64: gamma can sit within 1e-6 of 1
     return _per_example(gamma.sqrt(), like), _per_example((1.0 - gamma).sqrt(), like)
+
+
+def edm_coefficients(gamma, like: torch.Tensor, sigma_data: float = EDM_SIGMA_DATA):
+    """EDM's (c_in, c_skip, c_out) for y_t = a y0 + b eps, a = sqrt(gamma), b = sqrt(1 - gamma).
+
+    EDM writes x = y0 + sigma n with sigma = b / a, i.e. x = y_t / a, and D(x) = c_skip x + c_out F(c_in x)
+    with c_skip = sd^2 / (sigma^2 + sd^2), c_out = sigma sd / sqrt(sigma^2 + sd^2), c_in = 1 / sqrt(sigma^2 + sd^2).
+    With d = sqrt(b^2 + sd^2 a^2) that is, on y_t: c_in x = y_t / d, c_skip x = sd^2 a y_t / d^2, c_out = b sd / d.
+    Returned as (1 / d, sd^2 a / d^2, b sd / d), the factors of y_t, y_t and F; sd = 1 gives (1, a, b): y0_hat = a y_t + b F, v's.
+    """
+    a, b = _coefficients(gamma, like)
+    if isinstance(a, float):
+        d = math.sqrt(b * b + sigma_data**2 * a * a)
+    else:
+        d = (b.square() + sigma_data**2 * a.square()).sqrt()
+    return 1.0 / d, sigma_data**2 * a / (d * d), b * sigma_data / d
 
 
 def _check(parameterization: str) -> None:
@@ -204,6 +248,9 @@ def target(y0: torch.Tensor, eps: torch.Tensor, gamma, parameterization: str = "
     if parameterization == "x0":
         return y0
     a, b = _coefficients(gamma, y0)
+    if parameterization == "edm":  # F* = (y0 - c_skip x) / c_out, so that D(x) = y0 exactly
+        _, skip, out = edm_coefficients(gamma, y0)
+        return (y0 - skip * (a * y0 + b * eps)) / out
     return a * eps - b * y0
 
 
@@ -218,6 +265,10 @@ def eps_and_y0(output: torch.Tensor, y_t: torch.Tensor, gamma, parameterization:
         return output, (y_t - b * output) / a
     if parameterization == "x0":
         return (y_t - a * output) / b, output
+    if parameterization == "edm":
+        _, skip, out = edm_coefficients(gamma, y_t)
+        y0_hat = skip * y_t + out * output
+        return (y_t - a * y0_hat) / b, y0_hat
     # v: rotate (y_t, v) back to (eps, y0), since y_t = a y0 + b eps and v = a eps - b y0 with a^2 + b^2 = 1
     return b * y_t + a * output, a * y_t - b * output
 
@@ -244,6 +295,8 @@ def min_snr_weight(gamma: torch.Tensor, parameterization: str = "eps", k: float 
         return clipped / snr.pow(p / 2)
     if parameterization == "v":
         return clipped / (snr + 1.0).pow(p / 2)
+    if parameterization == "edm":  # F_hat - F* = (y0_hat - y0) / c_out
+        return clipped * edm_coefficients(gamma, gamma)[2].pow(p)
     return clipped
 
 
@@ -262,7 +315,7 @@ def palette_loss(model, y0, condition, mask, gamma, eps, p: int = 2, parameteriz
     if weighting not in LOSS_WEIGHTINGS:
         raise ValueError(f"loss weighting {weighting!r} is not one of {list(LOSS_WEIGHTINGS)}")
     y_t = q_sample(y0, gamma, eps)
-    output = model(network_input(condition, y_t, y0, mask), gamma)
+    output = model(network_input(condition, y_t, y0, mask, gamma, parameterization), gamma)
     loss = masked_error(output, target(y0, eps, gamma, parameterization), mask, p)
     if weighting == "min-snr":
         loss = loss * min_snr_weight(gamma, parameterization, min_snr_gamma, p).to(loss)

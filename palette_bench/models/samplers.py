@@ -80,7 +80,7 @@ def ancestral_sample(model, y_T, schedule: NoiseSchedule, extra_args: dict, gene
     for i, t in enumerate(range(T, 0, -1)):
         gamma_t, beta_t, alpha_t = gammas[t - 1], betas[t - 1], alphas[t - 1]
         gamma_prev = gammas[t - 2] if t > 1 else 1.0
-        output = model(network_input(condition, y_t, y0, mask), _gamma_batch(gamma_t, y_t))
+        output = model(network_input(condition, y_t, y0, mask, gamma_t, parameterization), _gamma_batch(gamma_t, y_t))
         # the clean-image estimate (DDPM Eq. 15 for eps), clipped to the image range
         y0_hat = eps_and_y0(output, y_t, gamma_t, parameterization)[1].clamp(-1.0, 1.0)
         if callback is not None:
@@ -109,7 +109,7 @@ def ddim_sample(model, y_T, schedule: NoiseSchedule, extra_args: dict, generator
     for i, t in enumerate(range(T, 0, -1)):
         gamma_t = gammas[t - 1]
         gamma_prev = gammas[t - 2] if t > 1 else 1.0
-        output = model(network_input(condition, y_t, y0, mask), _gamma_batch(gamma_t, y_t))
+        output = model(network_input(condition, y_t, y0, mask, gamma_t, parameterization), _gamma_batch(gamma_t, y_t))
         # "predicted x0" of Eq. 12, clipped; the direction to y_t is recomputed from the clipped value
         y0_hat = eps_and_y0(output, y_t, gamma_t, parameterization)[1].clamp(-1.0, 1.0)
         eps_dir = (y_t - math.sqrt(gamma_t) * y0_hat) / math.sqrt(1.0 - gamma_t)

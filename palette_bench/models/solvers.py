@@ -34,7 +34,7 @@ def _denoiser(model, condition, mask, y0, parameterization):
     """D(y, gamma): the network's clipped clean-image estimate at state y and level gamma (a float)."""
 
     def denoise(y: torch.Tensor, gamma: float) -> torch.Tensor:
-        output = model(network_input(condition, y, y0, mask), gamma_batch(gamma, y))
+        output = model(network_input(condition, y, y0, mask, gamma, parameterization), gamma_batch(gamma, y))
         return eps_and_y0(output, y, gamma, parameterization)[1].clamp(-1.0, 1.0).to(y.dtype)
 
     return denoise
