@@ -217,27 +217,66 @@ def _reference_variant(text: str) -> tuple[str, str, int]:
 
 
 @ablate.command("curve")
-@click.option("--run", "runs", multiple=True, required=True, type=click.Path(file_okay=False, exists=True), help="A Palette run whose checkpoints at --at were kept (repeatable: one curve each).")
+@click.option("--run", "runs", multiple=True, type=click.Path(file_okay=False, exists=True), help="A Palette run whose checkpoints at --at were kept (repeatable: one curve each).")
+@click.option("--recipe", "recipes", multiple=True, help="'NAME: key=value; key=value' (repeatable): train Palette with these overrides as one more curve; the first recipe is the reference the others are compared with, paired (recipe.md). 'NAME:' alone is the preset's recipe.")
+@click.option("--task", default=None, type=click.Choice(task_names()), help="--recipe: the task to train on.")
+@click.option("--preset", default="cpu", show_default=True, help="--recipe: the preset the recipes change.")
+@click.option("--protocol", default=None, help="--recipe: protocol name or TOML path (default: builtin).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="--recipe: an override of every recipe (repeatable).")
+@click.option("--runs-root", default="runs", show_default=True, help="--recipe: folder for the recipes' run folders.")
 @click.option("--at", "at", default="600,1500,4000,10000", show_default=True, help="Training steps to evaluate.")
 @click.option("--floor", "floors", multiple=True, type=click.Path(exists=True), help="An evaluation of the same inputs to draw as a line and compare with (eval folder or run folder; repeatable).")
+@click.option("--x", "x_axis", type=click.Choice(["steps", "minutes"]), default=None, help="The figure's axis: training steps, or training minutes on this machine (default: minutes with --recipe, else steps).")
 @click.option("--sampler", type=click.Choice(SAMPLER_CHOICES), default=None, help="Sampling settings of every curve (default: each run's).")
 @click.option("--schedule", type=click.Choice(["paper", "logsnr", "karras"]), default=None)
 @click.option("--steps", "sample_steps", type=int, default=None)
 @click.option("--n", "n", type=int, default=None)
 @click.option("--samples-per-input", type=int, default=None)
 @click.option("--diversity-n", type=int, default=None)
-@click.option("--out", default="curve", show_default=True, type=click.Path(file_okay=False), help="Folder for curve.csv/.md/.png/.json.")
+@click.option("--out", default="curve", show_default=True, type=click.Path(file_okay=False), help="Folder for curve.csv/.md/.png/.json (and recipe.csv/.md/.json).")
 @root_option
 @click.option("--weights-dir", default=None)
 @click.option("--allow-unverified-weights", is_flag=True)
-def ablate_curve_command(runs, at, floors, sampler, schedule, sample_steps, n, samples_per_input, diversity_n, out, root, weights_dir, allow_unverified_weights):
-    """Palette's FID, CA and PD against training steps, with floors as lines and paired comparisons with them."""
+def ablate_curve_command(runs, recipes, task, preset, protocol, overrides, runs_root, at, floors, x_axis, sampler, schedule, sample_steps, n, samples_per_input, diversity_n, out, root, weights_dir, allow_unverified_weights):
+    """Palette's FID, CA and PD against training steps or minutes, with floors as lines and paired comparisons with them.
+
+    With --recipe, a recipe study in one command: each recipe is trained (resuming), its curve evaluated,
+    and its last point compared with the first recipe's.
+    """
     from palette_bench.ablations.curve import ablate_curve
 
-    ablate_curve(list(runs), list(_ints(at)), list(floors), out, root, weights_dir=weights_dir, allow_unverified_weights=allow_unverified_weights,
-                 sampler=sampler, schedule=schedule, steps=sample_steps, n=n, samples_per_input=samples_per_input, diversity_n=diversity_n)
+    if not runs and not recipes:
+        raise click.UsageError("give --run RUN_DIR (repeatable) or --recipe 'NAME: key=value; ...' with --task")
+    labels, names, parsed = {}, [], []
+    runs = list(runs)
+    if recipes:
+        from palette_bench.ablations.recipe import parse_recipe, recipe_configs, train_recipes
+
+        if not task:
+            raise click.UsageError("--recipe needs --task")
+        try:
+            parsed = [parse_recipe(r) for r in recipes]
+            cfgs = recipe_configs(task, preset, parsed, list(_ints(at)), list(overrides), protocol=protocol)
+        except ValueError as e:
+            raise click.UsageError(str(e)) from None
+        names = [name for name, _ in parsed]
+        folders = train_recipes(cfgs, names, runs_root=runs_root, echo=click.echo, root=root)
+        labels = {str(f): name for f, name in zip(folders, names)}
+        runs = [str(f) for f in folders] + runs
+    summary = ablate_curve(runs, list(_ints(at)), list(floors), out, root, weights_dir=weights_dir, allow_unverified_weights=allow_unverified_weights, labels=labels,
+                           x=x_axis or ("minutes" if recipes else "steps"), sampler=sampler, schedule=schedule, steps=sample_steps, n=n, samples_per_input=samples_per_input, diversity_n=diversity_n)
     click.echo((Path(out) / "curve.md").read_text())
-    click.echo(f"written: {out}/curve.csv, curve.md, curve.png, curve.json")
+    written = "curve.csv, curve.md, curve.png, curve.json"
+    if recipes:
+        import pandas as pd
+
+        from palette_bench.ablations.recipe import recipe_table, write_recipes
+
+        table = recipe_table(pd.read_csv(Path(out) / "curve.csv"), names, [own for _, own in parsed])
+        write_recipes(Path(out), table, summary.get("n"))
+        click.echo((Path(out) / "recipe.md").read_text())
+        written += ", recipe.csv, recipe.md, recipe.json"
+    click.echo(f"written: {out}/{written}")
 
 
 def _variant_study(name, task, preset, protocol, overrides, values, runs_root, out, root, weights_dir, allow_unverified_weights):

@@ -88,3 +88,47 @@ def test_a_comparison_without_a_result_or_interval_is_not_measured():
     assert curve_verdict({"verdict": "cannot decide", "ci95": [-1.0, 1.0]}, "classical") == "cannot decide"
     assert curve_verdict({"verdict": "B better", "ci95": [0.5, 1.0]}, "classical") == "classical better"
     assert curve_verdict({"verdict": "A better", "ci95": [0.5, 1.0]}, "classical") == "palette better"
+
+
+def test_a_recipe_study_trains_each_recipe_and_compares_its_last_point_with_the_first(tmp_path, small):
+    """One command: each recipe a run (same seed and data, its own overrides), a curve each, and recipe.md's paired
+    differences against the first recipe; a second invocation resumes and evaluates nothing again."""
+    from palette_bench.ablations.recipe import parse_recipe, recipe_configs
+
+    invoke("run", "--task", "inpainting", "--preset", "smoke", "--protocol", small, "--method", "classical", "--runs-root", str(tmp_path / "floors"))
+    floor = next((tmp_path / "floors").iterdir())
+    args = ["ablate", "curve", "--task", "inpainting", "--preset", "smoke", "--protocol", small, "--runs-root", str(tmp_path / "runs"),
+            "--recipe", "ref:", "--recipe", "lognormal: diffusion.noise_levels=lognormal; diffusion.parameterization=edm",
+            "--at", "2,4", "--floor", str(floor), "--out", str(tmp_path / "study")]
+    res = invoke(*args)
+    table = pd.read_csv(tmp_path / "study" / "curve.csv")
+    assert sorted(zip(table["curve"], table["step"])) == [("lognormal", 2), ("lognormal", 4), ("ref", 2), ("ref", 4)]
+    assert bool((table["train_seconds"] > 0).all())
+    runs = {json.loads((tmp_path / "runs" / d / "config.json").read_text())["diffusion"]["noise_levels"]: d for d in (tmp_path / "runs").iterdir() if d.is_dir()}
+    assert set(runs) == {"paper", "lognormal"}
+    recipes = pd.read_csv(tmp_path / "study" / "recipe.csv")
+    assert list(recipes["recipe"]) == ["ref", "lognormal"] and list(recipes["step"]) == [4, 4]
+    assert pd.isna(recipes["fid_vs_ref"][0]) and not pd.isna(recipes["fid_vs_ref"][1])
+    direct = compare(table[(table.curve == "lognormal") & (table.step == 4)]["eval_dir"].item(), table[(table.curve == "ref") & (table.step == 4)]["eval_dir"].item(), ("fid",))
+    assert recipes["fid_vs_ref"][1] == pytest.approx(direct["metrics"]["fid"]["difference"], rel=1e-12)
+    md = (tmp_path / "study" / "recipe.md").read_text()
+    assert "reference" in md and "diffusion.noise_levels=lognormal; diffusion.parameterization=edm" in md and "(the preset's recipe)" in md
+    stats = {d: (tmp_path / "runs" / d / "stats.jsonl").read_text() for d in runs.values()}
+    again = invoke(*args)
+    assert "-> " not in again.output  # nothing sampled or evaluated again
+    assert stats == {d: (tmp_path / "runs" / d / "stats.jsonl").read_text() for d in runs.values()}
+    assert "recipe [2/2] lognormal" in res.output
+
+
+def test_recipes_are_parsed_and_keep_every_listed_checkpoint():
+    from palette_bench.ablations.recipe import parse_recipe, recipe_configs
+
+    assert parse_recipe("lr: train.lr=1e-3; train.warmup_steps=50") == ("lr", ["train.lr=1e-3", "train.warmup_steps=50"])
+    assert parse_recipe("paper:") == ("paper", [])
+    for bad in ("no colon", "bad name: train.lr=1", "x: train.lr"):
+        with pytest.raises(ValueError):
+            parse_recipe(bad)
+    cfgs = recipe_configs("inpainting", "cpu", [("a", []), ("half", ["train.steps=300", "train.batch_size=64"])], [200, 400, 600])
+    assert [(c.train.steps, c.train.checkpoint_every, c.train.keep_checkpoints) for c in cfgs] == [(600, 200, 3), (300, 100, 3)]
+    with pytest.raises(ValueError, match="differ"):
+        recipe_configs("inpainting", "cpu", [("a", []), ("a", ["train.lr=1e-3"])], [200])

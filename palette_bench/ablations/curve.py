@@ -83,9 +83,16 @@ def ablate_curve(
     progress: bool = True,
     weights_dir: str | None = None,
     allow_unverified_weights: bool = False,
+    labels: dict[str, str] | None = None,
+    x: str = "steps",
     **sampling,
 ) -> dict:
-    """Evaluate every run at every step (skipping finished ones), compare with the floors, write curve.csv/.md/.png/.json."""
+    """Evaluate every run at every step (skipping finished ones), compare with the floors, write curve.csv/.md/.png/.json.
+
+    `labels` names each run's curve (by its folder; default: Palette and its parameterization); `x` is the
+    figure's axis, "steps" or "minutes" of training on this machine (recipes that differ in step cost).
+    """
+    labels = {str(Path(k)): v for k, v in (labels or {}).items()}
     from palette_bench.compare import compare, load
     from palette_bench.run import eval_dir_for, finalize, load_run_config, run
 
@@ -106,7 +113,7 @@ def ablate_curve(
                 print(f"ablate curve: {run_dir.name} at step {step} -> {ev}", flush=True)
                 run(cfg, ("sample", "eval"), run_dir=run_dir, eval_dir=ev, checkpoint=ckpt, root=root, progress=progress, weights_dir=weights_dir, allow_unverified_weights=allow_unverified_weights)
             m = json.loads((ev / "metrics.json").read_text())["metrics"]
-            row = {"curve": _label(base), "run": str(run_dir), "step": step, "images_seen": step * base.train.batch_size, "train_seconds": _train_seconds(run_dir, step), "eval_dir": str(ev)}
+            row = {"curve": labels.get(str(run_dir), _label(base)), "run": str(run_dir), "step": step, "images_seen": step * base.train.batch_size, "train_seconds": _train_seconds(run_dir, step), "eval_dir": str(ev)}
             row.update(metric_columns(m, METRICS))
             for fe in floor_evals:
                 name = floor_name(fe)
@@ -129,7 +136,7 @@ def ablate_curve(
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out / "curve.csv", table.to_csv(index=False).encode())
     atomic_write_bytes(out / "curve.md", markdown(table, summary).encode())
-    atomic_write_bytes(out / "curve.png", plot(table, summary))
+    atomic_write_bytes(out / "curve.png", plot(table, summary, x))
     atomic_write_json(out / "curve.json", summary)
     return summary
 
@@ -195,7 +202,7 @@ def markdown(table: pd.DataFrame, summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(table: pd.DataFrame, summary: dict) -> bytes:
+def plot(table: pd.DataFrame, summary: dict, x: str = "steps") -> bytes:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -206,14 +213,18 @@ def plot(table: pd.DataFrame, summary: dict) -> bytes:
         for curve, g in table.groupby("curve", sort=False):
             g = g.sort_values("step")
             err = np.vstack([g[key] - g[f"{key}_lo"], g[f"{key}_hi"] - g[key]])
-            ax.errorbar(g["step"], g[key], yerr=np.nan_to_num(err), marker="o", ms=4, capsize=2, label=curve)
+            where = g["train_seconds"] / 60 if x == "minutes" else g["step"]
+            ax.errorbar(where, g[key], yerr=np.nan_to_num(err), marker="o", ms=4, capsize=2, label=curve)
         for i, (name, v) in enumerate(summary["floors"].items()):
             if key in v:
-                ax.axhline(v[key], ls="--", lw=1, color=f"C{i + 3}", label=name)
-        ax.set_xscale("log")
-        ax.minorticks_off()  # label the evaluated steps only: log-axis minor labels collide
-        ax.set_xticks(sorted(table["step"].unique()), [str(s) for s in sorted(table["step"].unique())])
-        ax.set_xlabel("training steps")
+                ax.axhline(v[key], ls="--", lw=1, color=f"C{(i + 6) % 10}", label=name)
+        if x == "minutes":
+            ax.set_xlabel("training minutes on this machine")
+        else:
+            ax.set_xscale("log")
+            ax.minorticks_off()  # label the evaluated steps only: log-axis minor labels collide
+            ax.set_xticks(sorted(table["step"].unique()), [str(s) for s in sorted(table["step"].unique())])
+            ax.set_xlabel("training steps")
         ax.set_title(label + (" (higher is better)" if key == "ca_top1" else " (lower is better)"), fontsize=9)
     axes[0].legend(fontsize=7)
     fig.tight_layout()
