@@ -376,6 +376,38 @@ def diagnose_command(run_dir, n, out, root, batch_size, device, as_json):
     click.echo(json.dumps(result, indent=2) if as_json else table(result))
 
 
+@main.command("ema")
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--sigma-rel", "sigma_rels", required=True, help="Comma-separated relative EMA lengths to reconstruct (EDM2's sigma_rel, e.g. 0.05,0.1,0.2).")
+@click.option("--step", type=int, default=None, help="Snapshot step to reconstruct at (default: the last).")
+@click.option("--evaluate", is_flag=True, help="Also sample and evaluate each reconstruction like the run's own evaluation, into eval/<name>-ema<sigma_rel>.")
+@root_option
+@click.option("--weights-dir", default=None)
+@click.option("--allow-unverified-weights", is_flag=True)
+def ema_command(run_dir, sigma_rels, step, evaluate, root, weights_dir, allow_unverified_weights):
+    """EDM2's post-hoc EMA: any EMA length of a run trained with train.posthoc_ema, reconstructed from its snapshots."""
+    from palette_bench.posthoc_ema import SNAPSHOTS, reconstruct
+    from palette_bench.run import eval_dir_for, finalize, load_run_config, run
+    from palette_bench.train import atomic_torch_save
+
+    from palette_bench.config import to_dict
+
+    cfg = load_run_config(run_dir)
+    for sigma in (float(x) for x in sigma_rels.split(",") if x.strip()):
+        state, info = reconstruct(Path(run_dir), sigma, step)
+        path = Path(run_dir) / SNAPSHOTS / f"ema-{sigma:g}-step{info['step']:08d}.pt"
+        atomic_torch_save({"model": state, "ema": state, "step": info["step"], "config": to_dict(cfg), "posthoc_ema": info}, path)
+        click.echo(f"sigma_rel {sigma:g} at step {info['step']}: {info['snapshots']} snapshots, weights sum {info['weights_sum']:.4f}, "
+                   f"profile error {info['profile_error']:.2%} -> {path}")
+        if evaluate:
+            ev = eval_dir_for(finalize(cfg), Path(run_dir))
+            ev = ev.with_name(f"{ev.name}-step{info['step']}-ema{sigma:g}")
+            if not (ev / "metrics.json").exists():
+                run(cfg, ("sample", "eval"), run_dir=run_dir, eval_dir=ev, checkpoint=path, root=root, weights_dir=weights_dir, allow_unverified_weights=allow_unverified_weights)
+            m = json.loads((ev / "metrics.json").read_text())["metrics"]
+            click.echo("  " + ", ".join(f"{k} {m[k]['value']:.4g}" for k in ("fid", "ca_top1", "pd") if k in m) + f"  ({ev})")
+
+
 @main.command("panorama")
 @click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False), help="A trained Palette run of task uncropping; its last checkpoint is used.")
 @click.option("--image", default=None, type=click.Path(dir_okay=False), help="Input image of any size: its largest centred square, resized (bicubic) to the run's image size. Default: the run's evaluation image 0.")

@@ -62,6 +62,10 @@ class TrainConfig:
     lr: float = 1e-4
     warmup_steps: int = 10000  # linear warm-up, then a fixed rate (Palette)
     ema_decay: float = 0.9999
+    # EDM2's post-hoc EMA: relative EMA lengths tracked as power-function EMAs and kept at every
+    # checkpoint, so that any length can be reconstructed afterwards (palette_bench/posthoc_ema.py,
+    # `palette-bench ema`); EDM2 tracks (0.05, 0.10). Empty: off.
+    posthoc_ema: tuple[float, ...] = ()
     grad_clip: float = 0.0  # max gradient norm; 0 = off
     checkpoint_every: int = 1000
     keep_checkpoints: int = 2

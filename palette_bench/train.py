@@ -30,6 +30,7 @@ from palette_bench.io import atomic_writer
 from palette_bench.methods import get_method
 from palette_bench.models.diffusion import linear_schedule
 from palette_bench.models.unet import UNet
+from palette_bench.posthoc_ema import SNAPSHOTS, PowerEMAs
 from palette_bench.protocols import Protocol
 from palette_bench.runconfig import RunConfig
 from palette_bench.training_data import TrainingBatches, loader
@@ -126,6 +127,7 @@ class UNetTrainer:
         if cfg.train.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.ema = copy.deepcopy(self.model).requires_grad_(False)
+        self.power_emas = PowerEMAs(self.model, cfg.train.posthoc_ema) if cfg.train.posthoc_ema else None
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.train.lr)
         self.net = wrap(self.model, cfg, device)
         d = cfg.diffusion
@@ -133,12 +135,17 @@ class UNetTrainer:
         self.use_bf16 = cfg.train.bf16 and device.type == "cuda"
 
     def state(self) -> dict:
-        return {"model": self.model.state_dict(), "ema": self.ema.state_dict(), "optimizer": self.optimizer.state_dict()}
+        out = {"model": self.model.state_dict(), "ema": self.ema.state_dict(), "optimizer": self.optimizer.state_dict()}
+        if self.power_emas is not None:
+            out["power_emas"] = self.power_emas.state_dicts(self.model)
+        return out
 
     def load(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
         self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if self.power_emas is not None:
+            self.power_emas.load(self.model, state["power_emas"])
 
     def loss(self, batch: dict) -> torch.Tensor:
         """Mean over this process's examples of the method's loss."""
@@ -158,6 +165,8 @@ class UNetTrainer:
         with torch.no_grad():
             for p_ema, p in zip(self.ema.parameters(), self.model.parameters()):
                 p_ema.lerp_(p, 1 - cfg.train.ema_decay)
+        if self.power_emas is not None:
+            self.power_emas.update(self.model, step)
         return {"loss": loss.detach().float(), "lr": lr_at(cfg, step), "grad_norm": float(grad_norm)}
 
 
@@ -232,6 +241,8 @@ def save_checkpoint(cfg: RunConfig, run_dir: Path, trainer, step: int, device) -
             rng["cuda"] = torch.cuda.get_rng_state()
         state = {**trainer.state(), "step": step, "rng": rng, "config": to_dict(cfg)}
         atomic_torch_save(state, run_dir / "checkpoints" / f"ckpt-{step:08d}.pt")
+        if "power_emas" in state:  # post-hoc EMA snapshots are kept for good, unlike checkpoints
+            atomic_torch_save({"step": step, "emas": state["power_emas"]}, run_dir / SNAPSHOTS / f"snapshot-{step:08d}.pt")
         for old in checkpoints(run_dir)[: -cfg.train.keep_checkpoints]:
             old.unlink()
     dist.barrier()
