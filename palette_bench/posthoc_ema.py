@@ -59,7 +59,6 @@ class PowerEMAs:
         self.sigma_rels = tuple(float(s) for s in sigma_rels)
         self.gammas = {s: gamma_of(s) for s in self.sigma_rels}
         self.averages = {s: [p.detach().clone() for p in model.parameters()] for s in self.sigma_rels}
-        self.buffers = list(model.buffers())
 
     @torch.no_grad()
     def update(self, model: torch.nn.Module, step: int) -> None:
@@ -119,13 +118,14 @@ def reconstruct(run_dir: Path, sigma_rel: float, step: int | None = None) -> tup
     if found[-1][0] != step:
         raise FileNotFoundError(f"{Path(run_dir) / SNAPSHOTS}: no snapshot at step {step} (have {', '.join(str(s) for s, _ in found)})")
     states = [(s, torch.load(p, weights_only=True, map_location="cpu")) for s, p in found]
+    by_step = dict(states)
     keys = [(s, k) for s, st in states for k in st["emas"]]
     ts = [s for s, _ in keys]
     gammas = [gamma_of(float(k)) for _, k in keys]
     w = solve_weights(ts, gammas, step, gamma_of(sigma_rel))
     out = None
     for weight, (s, k) in zip(w, keys):
-        sd = dict(states)[s]["emas"][k]
+        sd = by_step[s]["emas"][k]
         if out is None:
             out = {n: (v.double() * weight if v.is_floating_point() else v.clone()) for n, v in sd.items()}
         else:

@@ -93,8 +93,6 @@ def test_a_comparison_without_a_result_or_interval_is_not_measured():
 def test_a_recipe_study_trains_each_recipe_and_compares_its_last_point_with_the_first(tmp_path, small):
     """One command: each recipe a run (same seed and data, its own overrides), a curve each, and recipe.md's paired
     differences against the first recipe; a second invocation resumes and evaluates nothing again."""
-    from palette_bench.ablations.recipe import parse_recipe, recipe_configs
-
     invoke("run", "--task", "inpainting", "--preset", "smoke", "--protocol", small, "--method", "classical", "--runs-root", str(tmp_path / "floors"))
     floor = next((tmp_path / "floors").iterdir())
     args = ["ablate", "curve", "--task", "inpainting", "--preset", "smoke", "--protocol", small, "--runs-root", str(tmp_path / "runs"),
