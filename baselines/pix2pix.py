@@ -25,7 +25,7 @@ from baselines.regression import DirectPredictor, direct_output
 from palette_bench.methods import Method, register
 from palette_bench.models.diffusion import masked_error
 from palette_bench.runconfig import RunConfig
-from palette_bench.train import build_model, network_from_state, wrap
+from palette_bench.train import build_model, memory_format, network_from_state, wrap
 
 KERNEL = 4  # every PatchGAN convolution is 4x4 with padding 1
 
@@ -124,7 +124,23 @@ def build_discriminator(cfg: RunConfig) -> PatchGAN:
     p = cfg.pix2pix
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed + 1)  # not the generator's seed: the two networks start independent
-        return PatchGAN(6, p.d_channels, p.d_layers or default_layers(cfg.image_size))
+        return PatchGAN(6, p.d_channels, p.d_layers or default_layers(cfg.image_size), norm=p.d_norm == "instance")
+
+
+def swap_norms(net: nn.Module, kind: str) -> nn.Module:
+    """The generator with each GroupNorm replaced: "batch" by BatchNorm2d (running statistics at evaluation,
+    so an output does not depend on its batch), "none" by the identity; "group" leaves it as built."""
+    if kind == "group":
+        return net
+    for name, module in list(net.named_modules()):
+        for child_name, child in list(module.named_children()):
+            if isinstance(child, nn.GroupNorm):
+                setattr(module, child_name, nn.BatchNorm2d(child.num_channels) if kind == "batch" else nn.Identity())
+    return net
+
+
+def build_generator(cfg: RunConfig) -> nn.Module:
+    return swap_norms(build_model(cfg), cfg.pix2pix.generator_norm)
 
 
 class Pix2PixTrainer:
@@ -132,8 +148,8 @@ class Pix2PixTrainer:
 
     def __init__(self, cfg: RunConfig, device: torch.device):
         self.cfg, self.device, p = cfg, device, cfg.pix2pix
-        self.generator = build_model(cfg).to(device)
-        self.discriminator = build_discriminator(cfg).to(device)
+        self.generator = memory_format(build_generator(cfg).to(device), cfg)
+        self.discriminator = memory_format(build_discriminator(cfg).to(device), cfg)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=p.lr, betas=(p.beta1, p.beta2))
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=p.lr, betas=(p.beta1, p.beta2))
         self.g_net, self.d_net = wrap(self.generator, cfg, device), wrap(self.discriminator, cfg, device)
@@ -199,4 +215,8 @@ class Pix2Pix(Method):
 
     def predictor(self, cfg, state, device):
         # pix2pix keeps no EMA: its generator is used as trained
-        return DirectPredictor(network_from_state(cfg, state, device), device, squash=True)
+        if cfg.pix2pix.generator_norm == "group":
+            return DirectPredictor(network_from_state(cfg, state, device), device, squash=True)
+        net = build_generator(cfg).to(device)
+        net.load_state_dict(state["model"])
+        return DirectPredictor(memory_format(net, cfg).eval(), device, squash=True)

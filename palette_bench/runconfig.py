@@ -71,7 +71,7 @@ class TrainConfig:
     keep_checkpoints: int = 2
     bf16: bool = True  # autocast on CUDA only
     compile: bool = False
-    channels_last: bool = False
+    channels_last: bool = False  # the networks' memory layout in training and sampling (train.memory_format)
     workers: int = 1  # DataLoader workers rendering and degrading training images
 
 
@@ -130,6 +130,12 @@ class Pix2PixConfig:
     attention: bool = False  # the generator is the run's U-Net with its attention layers removed, unless true
     d_channels: int = 64  # width of the first discriminator layer (doubles per layer, at most 8x)
     d_layers: int = 0  # stride-2 layers of the PatchGAN; 0 = scaled to the image (3 = the 70x70 PatchGAN at 256 px)
+    d_norm: Literal["instance", "none"] = "instance"  # the PatchGAN's normalisation (baselines/pix2pix.py)
+    # the generator U-Net's normalisation: none (default), its GroupNorms ("group", as Palette's), or BatchNorm
+    # (pix2pix's own; statistics per process under torchrun). With GroupNorm, which at 32 channels normalises
+    # each channel of each image alone, the GAN learns StyleGAN's "droplet": a saturated blob of a few pixels
+    # on 58% of JPEG outputs, 2.8% without normalisation (results/pix2pix-blobs/blobs.md, docs/baselines.md)
+    generator_norm: Literal["group", "batch", "none"] = "none"
     max_g_loss: float = 1000.0  # a generator loss above this (or NaN) stops the run: the GAN has collapsed
 
 
@@ -211,6 +217,27 @@ def resolve(task: str, preset: str = "cpu", overrides: list[str] = (), **fields)
     if cfg.train.batch_size <= 0 or cfg.train.steps < 0:
         raise ConfigError("train.batch_size must be positive and train.steps non-negative")
     return cfg
+
+
+# The settings that make Palette's recipe, as opposed to its scale (image size, network widths, steps, batch):
+# what the network predicts, the loss and the noise levels it is trained on, the optimiser's schedule, the
+# EMA and the sampler. The cpu and gpu presets depart from the paper preset in some of them, each a named
+# setting; the report's footer lists every departure of a run (report/footer.py).
+RECIPE_KEYS = ("diffusion", "train.lr", "train.warmup_steps", "train.ema_decay", "train.posthoc_ema", "train.grad_clip", "sample.sampler", "sample.steps", "sample.schedule", "sample.churn", "sample.eta")
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def departures_from_paper(cfg: RunConfig) -> list[tuple[str, object, object]]:
+    """(setting, this run's value, the paper preset's value) for every recipe setting (RECIPE_KEYS) that differs."""
+    mine, paper = _flat(to_dict(cfg)), _flat(to_dict(resolve(cfg.task, "paper", method=cfg.method)))
+    keys = [k for k in mine if any(k == r or k.startswith(r + ".") for r in RECIPE_KEYS)]
+    return [(k, mine[k], paper[k]) for k in keys if mine[k] != paper[k]]
 
 
 def config_hash(d: dict) -> str:

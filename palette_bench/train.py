@@ -50,7 +50,13 @@ def network_from_state(cfg: RunConfig, state: dict, device) -> UNet:
     """The trained network of a checkpoint, in eval mode: its EMA weights when sample.use_ema and it keeps an EMA."""
     model = build_model(cfg).to(device)
     model.load_state_dict(state["ema" if cfg.sample.use_ema and "ema" in state else "model"])
-    return model.eval()
+    return memory_format(model, cfg).eval()
+
+
+def memory_format(net: torch.nn.Module, cfg: RunConfig) -> torch.nn.Module:
+    """The network in the run's memory layout, for training and sampling alike: channels_last when
+    train.channels_last (1.02 to 1.23 times the images per second on 2 CPU cores, docs/benchmarks.md)."""
+    return net.to(memory_format=torch.channels_last) if cfg.train.channels_last else net
 
 
 def atomic_torch_save(obj, path: Path) -> None:
@@ -123,9 +129,7 @@ class UNetTrainer:
 
     def __init__(self, cfg: RunConfig, device: torch.device):
         self.cfg, self.device = cfg, device
-        self.model = build_model(cfg).to(device)
-        if cfg.train.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
+        self.model = memory_format(build_model(cfg).to(device), cfg)
         self.ema = copy.deepcopy(self.model).requires_grad_(False)
         self.power_emas = PowerEMAs(self.model, cfg.train.posthoc_ema) if cfg.train.posthoc_ema else None
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.train.lr)

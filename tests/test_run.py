@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from palette_bench.cli import main
 from palette_bench.config import ConfigError
-from palette_bench.runconfig import resolve
+from palette_bench.runconfig import departures_from_paper, resolve
 
 def cli(*args, env=None, timeout=600):
     """palette-bench in a fresh process, as a user (or torchrun) runs it."""
@@ -43,6 +43,20 @@ def test_overrides_and_presets():
     assert paper.sample.sampler == "ancestral" and paper.sample.steps == 1000 and paper.image_size == 256
     with pytest.raises(ConfigError, match="unknown preset"):
         resolve("inpainting", "tiny")
+
+
+def test_the_paper_preset_keeps_the_papers_recipe_and_every_departure_is_named():
+    paper = resolve("uncropping", "paper")
+    d, s = paper.diffusion, paper.sample
+    assert (d.parameterization, d.loss, d.noise_levels, d.loss_weighting, s.sampler, s.steps, s.schedule) == ("eps", "l2", "paper", "none", "ancestral", 1000, "paper")
+    assert departures_from_paper(paper) == []
+    for preset in ("cpu", "gpu"):
+        cfg = resolve("uncropping", preset)
+        found = departures_from_paper(cfg)
+        assert ("diffusion.parameterization", cfg.diffusion.parameterization, "eps") in found
+        # setting each named departure back to the paper's value leaves none: the list is complete
+        back = resolve("uncropping", preset, [f"{key}={json.dumps(list(p) if isinstance(p, tuple) else p)}" for key, _, p in found])
+        assert departures_from_paper(back) == [], preset
 
 
 @pytest.mark.parametrize("task", ["colorization", "inpainting", "uncropping", "jpeg"])
@@ -157,16 +171,15 @@ def test_two_process_gloo_training_matches_one_process(tmp_path, small, method, 
     for net in networks:
         a, b = states[0][net], states[1][net]
         if method == "pix2pix" and net == "model":
-            # Compared as functions: with one channel per GroupNorm group (the smoke U-Net), a per-channel
-            # bias is cancelled by the next norm, its gradient is rounding noise, and Adam (lr 2e-4 from step
-            # one, no warm-up) turns that noise into full-size steps that differ with the reduction order.
-            from palette_bench.train import build_model
+            # Compared as functions: Adam (lr 2e-4 from step one, no warm-up) turns rounding noise in
+            # near-zero gradients into full-size steps that differ with the reduction order.
+            from baselines.pix2pix import build_generator
 
             cfg = resolve("uncropping", "smoke", ["train.steps=3"], method="pix2pix")
             x = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
             outs = []
             for state in (a, b):
-                model = build_model(cfg)
+                model = build_generator(cfg)
                 model.load_state_dict(state)
                 outs.append(model(x, torch.ones(4)).detach())
             assert torch.allclose(outs[0], outs[1], atol=1e-5), (outs[0] - outs[1]).abs().max()

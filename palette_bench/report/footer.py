@@ -18,6 +18,7 @@ from palette_bench.compare import FID_RULE, REPLICATES
 from palette_bench.methods import get_method
 from palette_bench.report.best import NOT_TESTED, Test
 from palette_bench.report.collect import Evaluation
+from palette_bench.runconfig import departures_from_paper
 
 FEATURE_SPACES = {"judge": "the builtin judge", "inception": "Inception"}
 
@@ -89,6 +90,14 @@ def sampler(e: Evaluation) -> str:
     return text + ("" if s.use_ema else ", raw (non-EMA) weights")
 
 
+def departures(e: Evaluation) -> str:
+    """A stochastic method's departures from the paper's recipe (runconfig.RECIPE_KEYS), each a named setting."""
+    found = departures_from_paper(e.cfg)
+    if not found:
+        return "the paper's recipe"
+    return "departs from the paper's recipe in " + ", ".join(f"{key} = {mine} (paper {paper})" for key, mine, paper in found)
+
+
 def _untested(tests: list[Test]) -> list[str]:
     """One phrase per comparison and reason, naming its metrics: the same missing file explains many columns."""
     by_reason: dict[tuple, list[str]] = {}
@@ -134,7 +143,7 @@ def footer(evaluations: list[Evaluation], frame: pd.DataFrame, tests: list[Test]
     for label, folder in zip(frame["variant"], frame["eval_dir"]):
         e = by_dir.get(folder)  # None on mean rows
         if e is not None and get_method(e.cfg.method).stochastic:
-            seen.setdefault(label, sampler(e))
+            seen.setdefault(label, f"{sampler(e)}; {departures(e)}")
     if len(seen) > 1 and len(set(seen.values())) == 1:
         seen = {", ".join(seen): next(iter(seen.values()))}
     lines += [f"{label}: {text}." for label, text in seen.items()]
