@@ -55,6 +55,15 @@ def eval_dir_for(cfg: RunConfig, run_dir: Path) -> Path:
     return Path(run_dir) / "eval" / get_method(cfg.method).eval_name(cfg)
 
 
+def evaluation_identity(cfg: RunConfig) -> tuple[str, ...]:
+    """The config sections an evaluation folder depends on: all but the other methods' own sections, so
+    that a changed pix2pix default does not orphan every Palette evaluation already made."""
+    from palette_bench.methods import method_names
+
+    others = {get_method(name).section for name in method_names()} - {get_method(cfg.method).section, None, ""}
+    return tuple(k for k in to_dict(cfg) if k not in others)
+
+
 def _check_same(path: Path, wanted: dict, only: tuple[str, ...] | None = None) -> None:
     """A run folder belongs to one config: refuse to mix, naming the first differing key (of `only`, if given)."""
     if not path.exists():
@@ -171,7 +180,7 @@ def run(
         _check_same(folder / "config.json", to_dict(cfg), only=tuple(cfg.training_identity()))
         if not (folder / "config.json").exists():
             atomic_write_json(folder / "config.json", to_dict(cfg))
-        _check_same(ev / "config.json", to_dict(cfg))
+        _check_same(ev / "config.json", to_dict(cfg), only=evaluation_identity(cfg))
         atomic_write_json(ev / "config.json", to_dict(cfg))
     dist.barrier()
 

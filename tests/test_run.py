@@ -280,3 +280,17 @@ def test_gpu_preset_runs_end_to_end_at_smoke_size(tmp_path, small):
     ev = next(tmp_path.glob("*/eval/right-heun2-logsnr-churn40"))
     m = json.loads((ev / "metrics.json").read_text())
     assert m["image_size"] == 64 and m["n"] == 3 and m["diversity_inputs"] == 1 and m["samples_per_input"] == 5
+
+
+def test_another_methods_settings_do_not_orphan_an_evaluation_but_its_own_do(tmp_path, small):
+    """An evaluation folder depends on its own method's section, not on the other methods' (a changed pix2pix default)."""
+    base = ["run", "--method", "palette", "--task", "inpainting", "--preset", "smoke", "--protocol", small, "--run-dir", str(tmp_path / "p")]
+    res = CliRunner().invoke(main, base)
+    assert res.exit_code == 0, res.output
+    (metrics,) = (tmp_path / "p" / "eval").glob("*/metrics.json")
+    before = metrics.stat().st_mtime_ns
+    res = CliRunner().invoke(main, [*base, "--set", "pix2pix.l1_weight=50", "--set", 'classical.inpaint="telea"'])
+    assert res.exit_code == 0, res.output
+    assert metrics.stat().st_mtime_ns == before  # the finished evaluation is reused, not redone
+    res = CliRunner().invoke(main, [*base, "--set", "eval.bootstrap=7"])
+    assert res.exit_code != 0 and "made with another config (eval.bootstrap: 10 there, 7 now)" in res.output
