@@ -368,3 +368,18 @@ def test_a_reference_statistics_file_is_known_by_its_content(tmp_path):
     assert len(first) == 1
     np.savez(stats, mu=np.ones(4), sigma=np.eye(4))
     assert {e.reference for e in collect(runs).evaluations}.isdisjoint(first)
+
+
+def test_a_task_figure_shows_each_methods_default_run_and_leaves_the_variants_to_the_study_tables(tmp_path):
+    from palette_bench.report.build import build
+
+    runs = tmp_path / "runs"
+    write_eval(runs, "p", {"fid": 5.0}, task="inpainting")
+    write_eval(runs, "p-l1", {"fid": 6.0}, task="inpainting", overrides=['diffusion.loss="l1"'])
+    write_eval(runs, "p-local", {"fid": 7.0}, task="inpainting", overrides=['model.attention="local"'])
+    write_eval(runs, "r", {"fid": 8.0}, task="inpainting", method="regression")
+    report = build(runs)
+    table = next(t for t in report.tables if t.stem == "inpainting")
+    assert len(table.frame) == 4  # every run is a row of the task table
+    assert sorted(e.eval_dir.parent.parent.name for e, _ in report.figures["inpainting"]) == ["p", "r"]
+    assert {t.stem for t in report.tables} >= {"inpainting-l1-vs-l2", "inpainting-attention"}

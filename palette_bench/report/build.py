@@ -92,6 +92,12 @@ def _title(group: Group, what: str) -> str:
     return f"{what}: {describe_split(group.evaluations[0].table_key)}"
 
 
+def is_variant(e: Evaluation) -> bool:
+    """A study's variant: a run with another value than the paper's default in an ablated key (L1, an
+    attention variant). A task's figure shows each method's default run; the variants are in their study tables."""
+    return any(ablation_value(e, a) != a.default for a in ABLATIONS)
+
+
 def build(runs: str | Path, studies: str | Path | None = None) -> Report:
     """Every table the run folders under `runs` make, in the paper's order; nothing is written.
 
@@ -120,7 +126,7 @@ def build(runs: str | Path, studies: str | Path | None = None) -> Report:
             title = _title(group, TASK_TITLES.get(group.task, group.task)) + ", metrics beyond the paper"
             report.tables.append(Table(group.stem + "-beyond", title, frame, "method", modern, notes=group.notes, footer=footer(group.evaluations, frame, tests)))
         headline = DEFAULT_EVAL_SET.get(group.task)
-        report.figures[group.stem] = [(e, labels[e.key(*REPLICATES)]) for e in group.evaluations if e.cfg.eval_set == headline]
+        report.figures[group.stem] = [(e, labels[e.key(*REPLICATES)]) for e in group.evaluations if e.cfg.eval_set == headline and not is_variant(e)]
         for ablation in ABLATIONS:
             for sub in ablation_groups(group, ablation):
                 extra_of = (lambda e: {"parameters": parameter_count(e)}) if ablation.parameters else None
