@@ -209,12 +209,17 @@ def plot(table: pd.DataFrame, summary: dict, x: str = "steps") -> bytes:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(METRICS), figsize=(11, 3.4), dpi=110)
+    curves = list(dict.fromkeys(table["curve"]))
+    # matplotlib's default cycle repeats after 10 colours; a recipe study can have more curves
+    colours = plt.get_cmap("tab10" if len(curves) <= 10 else "tab20").colors
+    markers = "osD^v<>"
     for ax, (key, label) in zip(axes, METRICS.items()):
         for curve, g in table.groupby("curve", sort=False):
             g = g.sort_values("step")
             err = np.vstack([g[key] - g[f"{key}_lo"], g[f"{key}_hi"] - g[key]])
             where = g["train_seconds"] / 60 if x == "minutes" else g["step"]
-            ax.errorbar(where, g[key], yerr=np.nan_to_num(err), marker="o", ms=4, capsize=2, label=curve)
+            k = curves.index(curve)
+            ax.errorbar(where, g[key], yerr=np.nan_to_num(err), marker=markers[k % len(markers)], ms=4, capsize=2, label=curve, color=colours[k % len(colours)])
         for i, (name, v) in enumerate(summary["floors"].items()):
             if key in v:
                 ax.axhline(v[key], ls="--", lw=1, color=f"C{(i + 6) % 10}", label=name)
