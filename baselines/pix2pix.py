@@ -25,7 +25,7 @@ from baselines.regression import DirectPredictor, direct_output
 from palette_bench.methods import Method, register
 from palette_bench.models.diffusion import masked_error
 from palette_bench.runconfig import RunConfig
-from palette_bench.train import build_model, memory_format, network_from_state, wrap
+from palette_bench.train import build_model, memory_format, wrap
 
 KERNEL = 4  # every PatchGAN convolution is 4x4 with padding 1
 
@@ -132,7 +132,7 @@ def swap_norms(net: nn.Module, kind: str) -> nn.Module:
     so an output does not depend on its batch), "none" by the identity; "group" leaves it as built."""
     if kind == "group":
         return net
-    for name, module in list(net.named_modules()):
+    for module in list(net.modules()):
         for child_name, child in list(module.named_children()):
             if isinstance(child, nn.GroupNorm):
                 setattr(module, child_name, nn.BatchNorm2d(child.num_channels) if kind == "batch" else nn.Identity())
@@ -215,8 +215,6 @@ class Pix2Pix(Method):
 
     def predictor(self, cfg, state, device):
         # pix2pix keeps no EMA: its generator is used as trained
-        if cfg.pix2pix.generator_norm == "group":
-            return DirectPredictor(network_from_state(cfg, state, device), device, squash=True)
         net = build_generator(cfg).to(device)
         net.load_state_dict(state["model"])
         return DirectPredictor(memory_format(net, cfg).eval(), device, squash=True)
