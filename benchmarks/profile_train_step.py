@@ -35,9 +35,10 @@ KINDS = (
 
 
 def kind_of(name: str) -> str:
+    """An operation's kind: a fragment of three or more letters matches inside the name, a shorter one ("mm", "t") only the whole name."""
     base = name.split("::")[-1].lower()
     for kind, fragments in KINDS:
-        if any(base == f or base.startswith(f) or f in base for f in fragments if len(f) > 2) or base in fragments:
+        if any(f in base if len(f) > 2 else base == f for f in fragments):
             return kind
     return "other"
 
