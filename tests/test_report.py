@@ -3,6 +3,7 @@
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -161,8 +162,8 @@ def test_ablation_tables_appear_only_for_runs_that_differ_in_exactly_that_key(tm
     assert [h.strip() for h in header.split("|")[1:-1]] == ["eval set", "attention", "seed", "parameters", "FID - default (paired)", "FID ↓", "IS ↑", "PD ↓", "CA (%) ↑"]
     # global (seed 0) and local (seed 3) are not the same seed: no paired difference is claimed
     assert list(attention["FID - default (paired)"].fillna("")) == ["default", ""]
-    labels = list(pd.read_csv(out / "uncropping.csv")["variant"])
-    assert "palette (diffusion.loss=l1, model.attention=global, train.lr=0.0001)" in labels and len(set(labels)) == 4
+    labels = list(pd.read_csv(out / "uncropping.csv")["variant"])  # l1 and local are in their study tables
+    assert labels == ["palette (diffusion.loss=l1, train.lr=0.001)", "palette (diffusion.loss=l2, train.lr=0.0001)"]
 
     alone = tmp_path / "alone"
     write_eval(alone, "l2", {"fid": 5.0})
@@ -370,7 +371,7 @@ def test_a_reference_statistics_file_is_known_by_its_content(tmp_path):
     assert {e.reference for e in collect(runs).evaluations}.isdisjoint(first)
 
 
-def test_a_task_figure_shows_each_methods_default_run_and_leaves_the_variants_to_the_study_tables(tmp_path):
+def test_a_task_table_and_figure_show_each_methods_default_run_and_leave_the_variants_to_the_study_tables(tmp_path):
     from palette_bench.report.build import build
 
     runs = tmp_path / "runs"
@@ -378,8 +379,11 @@ def test_a_task_figure_shows_each_methods_default_run_and_leaves_the_variants_to
     write_eval(runs, "p-l1", {"fid": 6.0}, task="inpainting", overrides=['diffusion.loss="l1"'])
     write_eval(runs, "p-local", {"fid": 7.0}, task="inpainting", overrides=['model.attention="local"'])
     write_eval(runs, "r", {"fid": 8.0}, task="inpainting", method="regression")
+    write_eval(runs, "p-lr", {"fid": 9.0}, task="inpainting", overrides=["train.lr=0.001"])  # in no study table
     report = build(runs)
     table = next(t for t in report.tables if t.stem == "inpainting")
-    assert len(table.frame) == 4  # every run is a row of the task table
-    assert sorted(e.eval_dir.parent.parent.name for e, _ in report.figures["inpainting"]) == ["p", "r"]
-    assert {t.stem for t in report.tables} >= {"inpainting-l1-vs-l2", "inpainting-attention"}
+    assert sorted(Path(d).parent.parent.name for d in table.frame["eval_dir"]) == ["p", "p-lr", "r"]  # the variants are rows of their study tables only
+    assert "Study variants in their own tables: inpainting-l1-vs-l2 (1 run), inpainting-attention (1 run)." in table.footer
+    assert sorted(e.eval_dir.parent.parent.name for e, _ in report.figures["inpainting"]) == ["p", "p-lr", "r"]
+    studies = {t.stem: t for t in report.tables}
+    assert len(studies["inpainting-l1-vs-l2"].frame) == 2 and len(studies["inpainting-attention"].frame) == 2

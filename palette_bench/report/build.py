@@ -98,6 +98,18 @@ def is_variant(e: Evaluation) -> bool:
     return any(ablation_value(e, a) != a.default for a in ABLATIONS)
 
 
+def study_variants(group: Group) -> dict[str, list[Evaluation]]:
+    """The runs of `group` that a study table holds beside a default run (L1 beside L2, an attention variant
+    beside global attention), by study table: the task table leaves them to it, as the paper's Table 2
+    holds methods and Tables 5 and 6 the variants. A run that differs in more keys stays in the task table."""
+    moved: dict[str, list[Evaluation]] = {}
+    for ablation in ABLATIONS:
+        for sub in ablation_groups(group, ablation):
+            if any(ablation_value(e, ablation) == ablation.default for e in sub.evaluations):
+                moved[sub.stem] = [e for e in sub.evaluations if ablation_value(e, ablation) != ablation.default]
+    return moved
+
+
 def build(runs: str | Path, studies: str | Path | None = None) -> Report:
     """Every table the run folders under `runs` make, in the paper's order; nothing is written.
 
@@ -113,18 +125,23 @@ def build(runs: str | Path, studies: str | Path | None = None) -> Report:
     # a multi-task run's rows are in its own table, beside the task-specific models (report/multitask.py)
     for group in task_groups([e for e in collected.evaluations if not is_multi(e)]):
         report.messages += [n for n in group.notes if n not in report.messages]
-        labels = variant_labels(group.evaluations)
-        frame, tests = build_frame(group.evaluations, lambda e: labels[e.key(*REPLICATES)], TASK_METRICS)
+        moved = study_variants(group)
+        elsewhere = {e.eval_dir for runs_moved in moved.values() for e in runs_moved}
+        rows = [e for e in group.evaluations if e.eval_dir not in elsewhere]
+        held = [f"{stem} ({len(es)} run{'s' if len(es) > 1 else ''})" for stem, es in moved.items()]
+        where = [f"Study variants in their own tables: {', '.join(held)}."] if moved else []
+        labels = variant_labels(rows)
+        frame, tests = build_frame(rows, lambda e: labels[e.key(*REPLICATES)], TASK_METRICS)
         human = add_fool_rate(frame, scores)
         report.messages += [line for line in human if line.startswith(SKIPPED)]
         report.tables.append(
-            Table(group.stem, _title(group, TASK_TITLES.get(group.task, group.task)), frame, "method", TASK_METRICS, trailing=(FOOL_RATE,) if human else (), notes=group.notes, footer=footer(group.evaluations, frame, tests) + human)
+            Table(group.stem, _title(group, TASK_TITLES.get(group.task, group.task)), frame, "method", TASK_METRICS, trailing=(FOOL_RATE,) if human else (), notes=group.notes, footer=footer(rows, frame, tests) + human + where)
         )
-        modern = tuple(m for m in MODERN_METRICS if any(e.metric(m) for e in group.evaluations))
+        modern = tuple(m for m in MODERN_METRICS if any(e.metric(m) for e in rows))
         if modern:  # the second block: the same rows under the metrics beyond the paper's
-            frame, tests = build_frame(group.evaluations, lambda e: labels[e.key(*REPLICATES)], modern)
+            frame, tests = build_frame(rows, lambda e: labels[e.key(*REPLICATES)], modern)
             title = _title(group, TASK_TITLES.get(group.task, group.task)) + ", metrics beyond the paper"
-            report.tables.append(Table(group.stem + "-beyond", title, frame, "method", modern, notes=group.notes, footer=footer(group.evaluations, frame, tests)))
+            report.tables.append(Table(group.stem + "-beyond", title, frame, "method", modern, notes=group.notes, footer=footer(rows, frame, tests) + where))
         headline = DEFAULT_EVAL_SET.get(group.task)
         report.figures[group.stem] = [(e, labels[e.key(*REPLICATES)]) for e in group.evaluations if e.cfg.eval_set == headline and not is_variant(e)]
         for ablation in ABLATIONS:
