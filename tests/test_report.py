@@ -211,7 +211,7 @@ def test_smoke_runs_end_to_end(tmp_path, small):
         c = compare(best["eval_dir"].iloc[0], other["eval_dir"].iloc[0], (m,))["metrics"][m]
         assert best[f"{m}_sig"].iloc[0] == ("yes" if c["verdict"] == "A better" else "no") and other[f"{m}_sig"].isna().all(), m
     md = (out / "uncropping.md").read_text()
-    assert "the builtin judge (weights sha256" in md and "palette: predicts eps; ddim sampler, 3 steps, paper schedule; departs from the paper's recipe in train.warmup_steps = 2 (paper 10000)," in md
+    assert "the builtin judge (weights sha256" in md and "palette: predicts eps; ddim sampler, 3 steps, paper schedule; departs from the paper's recipe in train.warmup_steps = 2 (paper: 10000)," in md
     assert "Made by palette-bench" in md and "commit" in md
     assert (out / "uncropping-samples.png").stat().st_size > 0
     first = {p.name: p.read_bytes() for p in out.iterdir() if p.suffix != ".png"}
@@ -252,9 +252,9 @@ def test_footer_names_protocol_features_inputs_seeds_sampler_and_version(tmp_pat
     assert footer[2] == "Inputs: n=50; palette: 2 samples per input (diversity on the first 20); regression: 1 sample per input."
     assert footer[3] == "Seeds: 0."
     assert footer[4] == (
-        "palette: predicts v; ddim sampler, 3 steps, logsnr schedule; departs from the paper's recipe in train.warmup_steps = 2 (paper 10000), "
-        "train.ema_decay = 0.5 (paper 0.9999), diffusion.parameterization = v (paper eps), sample.sampler = ddim (paper ancestral), "
-        "sample.steps = 3 (paper 1000), sample.schedule = logsnr (paper paper)."
+        "palette: predicts v; ddim sampler, 3 steps, logsnr schedule; departs from the paper's recipe in train.warmup_steps = 2 (paper: 10000), "
+        'train.ema_decay = 0.5 (paper: 0.9999), diffusion.parameterization = "v" (paper: "eps"), sample.sampler = "ddim" (paper: "ancestral"), '
+        'sample.steps = 3 (paper: 1000), sample.schedule = "logsnr" (paper: "paper").'
     )
     assert footer[-1].startswith(f"Made by palette-bench {importlib.metadata.version('palette-bench')}, commit ")
 

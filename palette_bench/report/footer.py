@@ -8,6 +8,7 @@ folders (no dates), so that a report regenerates byte for byte.
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import subprocess
 from functools import lru_cache
 from pathlib import Path
@@ -95,7 +96,8 @@ def departures(e: Evaluation) -> str:
     found = departures_from_paper(e.cfg)
     if not found:
         return "the paper's recipe"
-    return "departs from the paper's recipe in " + ", ".join(f"{key} = {mine} (paper {paper})" for key, mine, paper in found)
+    shown = lambda v: json.dumps(v) if isinstance(v, str) else v  # "paper" is a value (uniform t), not the word: quote strings
+    return "departs from the paper's recipe in " + ", ".join(f"{key} = {shown(mine)} (paper: {shown(paper)})" for key, mine, paper in found)
 
 
 def _untested(tests: list[Test]) -> list[str]:
