@@ -130,3 +130,21 @@ def test_recipes_are_parsed_and_keep_every_listed_checkpoint():
     assert [(c.train.steps, c.train.checkpoint_every, c.train.keep_checkpoints) for c in cfgs] == [(600, 200, 3), (300, 100, 3)]
     with pytest.raises(ValueError, match="differ"):
         recipe_configs("inpainting", "cpu", [("a", []), ("a", ["train.lr=1e-3"])], [200])
+
+
+def test_floors_of_one_method_are_told_apart_by_their_training_steps(tmp_path):
+    from types import SimpleNamespace
+
+    from palette_bench.ablations.curve import floor_names
+
+    def floor(folder, method, steps):
+        (tmp_path / folder / "eval" / "q10").mkdir(parents=True)
+        (tmp_path / folder / "config.json").write_text(json.dumps({"method": method, "train": {"steps": steps}}))
+        return SimpleNamespace(path=tmp_path / folder / "eval" / "q10" / "metrics.json", result={"run": str(tmp_path / folder)})
+
+    short, long, classical = floor("r480", "regression", 480), floor("r1920", "regression", 1920), floor("c", "classical", 480)
+    assert floor_names([short, long, classical]) == ["regression (480 steps)", "regression (1920 steps)", "classical"]
+    same_steps = floor("r480-seed1", "regression", 480)
+    assert floor_names([short, same_steps]) == ["regression (r480)", "regression (r480-seed1)"]
+    with pytest.raises(ValueError, match="the same floor is given twice"):
+        floor_names([short, short])

@@ -70,6 +70,24 @@ def floor_name(evaluation) -> str:
     return evaluation.path.parent.name
 
 
+def floor_names(evaluations) -> list[str]:
+    """Every floor's name: its method's, and where two floors share a method (regression trained for 480 and
+    for 1920 steps), that name with its training steps, or with its run folder when those agree too."""
+    names = [floor_name(e) for e in evaluations]
+    folders = [e.path.parent.parent.parent for e in evaluations]
+    for name in set(names):
+        same = [i for i, n in enumerate(names) if n == name]
+        if len(same) < 2:
+            continue
+        steps = [json.loads((folders[i] / "config.json").read_text())["train"]["steps"] if (folders[i] / "config.json").is_file() else None for i in same]
+        by_steps = None not in steps and len(set(steps)) == len(steps)
+        for i, n_steps in zip(same, steps):
+            names[i] = f"{name} ({n_steps} steps)" if by_steps else f"{name} ({folders[i].name})"
+    if len(set(names)) < len(names):
+        raise ValueError(f"the same floor is given twice: {', '.join(str(e.path.parent) for e in evaluations)}")
+    return names
+
+
 def _label(cfg) -> str:
     return f"palette ({cfg.diffusion.parameterization})"
 
@@ -97,6 +115,7 @@ def ablate_curve(
     from palette_bench.run import eval_dir_for, finalize, load_run_config, run
 
     floor_evals = [load(f) for f in floors]
+    names = floor_names(floor_evals)
     rows, not_reached = [], []
     for run_dir in map(Path, runs):
         base = load_run_config(run_dir)
@@ -115,8 +134,7 @@ def ablate_curve(
             m = json.loads((ev / "metrics.json").read_text())["metrics"]
             row = {"curve": labels.get(str(run_dir), _label(base)), "run": str(run_dir), "step": step, "images_seen": step * base.train.batch_size, "train_seconds": _train_seconds(run_dir, step), "eval_dir": str(ev)}
             row.update(metric_columns(m, METRICS))
-            for fe in floor_evals:
-                name = floor_name(fe)
+            for fe, name in zip(floor_evals, names):
                 c = compare(ev, fe.path, tuple(METRICS))["metrics"]
                 for key in METRICS:
                     entry = c.get(key)
@@ -126,8 +144,7 @@ def ablate_curve(
             rows.append(row)
     table = pd.DataFrame(rows)
     floor_values = {}
-    for fe in floor_evals:
-        name = floor_name(fe)
+    for fe, name in zip(floor_evals, names):
         floor_values[name] = {key: fe.metrics[key]["value"] for key in METRICS if key in fe.metrics} | {"eval_dir": str(fe.path.parent)}
     summary = {"floors": floor_values, "reached": _reached(table, list(floor_values)), "not_reached": not_reached, "n": None}
     if floor_evals:
