@@ -148,3 +148,16 @@ def test_floors_of_one_method_are_told_apart_by_their_training_steps(tmp_path):
     assert floor_names([short, same_steps]) == ["regression (r480)", "regression (r480-seed1)"]
     with pytest.raises(ValueError, match="the same floor is given twice"):
         floor_names([short, short])
+
+
+def test_runs_of_one_parameterization_are_told_apart_by_their_folders(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import palette_bench.run
+    from palette_bench.ablations.curve import curve_labels
+
+    parameterization = {"lognormal": "v", "uniform": "v", "paper": "eps"}
+    monkeypatch.setattr(palette_bench.run, "load_run_config", lambda r: SimpleNamespace(diffusion=SimpleNamespace(parameterization=parameterization[r.name])))
+    runs = [tmp_path / name for name in parameterization]
+    assert list(curve_labels(runs, {}).values()) == ["palette (v) (lognormal)", "palette (v) (uniform)", "palette (eps)"]
+    assert list(curve_labels(runs, {str(runs[0]): "cpu"}).values()) == ["cpu", "palette (v)", "palette (eps)"]

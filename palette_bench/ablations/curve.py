@@ -92,6 +92,16 @@ def _label(cfg) -> str:
     return f"palette ({cfg.diffusion.parameterization})"
 
 
+def curve_labels(runs: list[Path], given: dict[str, str]) -> dict[str, str]:
+    """Every run's curve name: the given one, else Palette and its parameterization; runs whose names
+    would coincide (two v runs of different recipes) are told apart by their folder's name."""
+    from palette_bench.run import load_run_config
+
+    names = {str(r): given.get(str(r)) or _label(load_run_config(r)) for r in runs}
+    counts = pd.Series(list(names.values())).value_counts()
+    return {r: f"{n} ({Path(r).name})" if counts[n] > 1 and str(r) not in given else n for r, n in names.items()}
+
+
 def ablate_curve(
     runs: list[str | Path],
     at: list[int],
@@ -111,6 +121,7 @@ def ablate_curve(
     figure's axis, "steps" or "minutes" of training on this machine (recipes that differ in step cost).
     """
     labels = {str(Path(k)): v for k, v in (labels or {}).items()}
+    labels = curve_labels(list(map(Path, runs)), labels)
     from palette_bench.compare import compare, load
     from palette_bench.run import eval_dir_for, finalize, load_run_config, run
 
@@ -132,7 +143,7 @@ def ablate_curve(
                 print(f"ablate curve: {run_dir.name} at step {step} -> {ev}", flush=True)
                 run(cfg, ("sample", "eval"), run_dir=run_dir, eval_dir=ev, checkpoint=ckpt, root=root, progress=progress, weights_dir=weights_dir, allow_unverified_weights=allow_unverified_weights)
             m = json.loads((ev / "metrics.json").read_text())["metrics"]
-            row = {"curve": labels.get(str(run_dir), _label(base)), "run": str(run_dir), "step": step, "images_seen": step * base.train.batch_size, "train_seconds": _train_seconds(run_dir, step), "eval_dir": str(ev)}
+            row = {"curve": labels[str(run_dir)], "run": str(run_dir), "step": step, "images_seen": step * base.train.batch_size, "train_seconds": _train_seconds(run_dir, step), "eval_dir": str(ev)}
             row.update(metric_columns(m, METRICS))
             for fe, name in zip(floor_evals, names):
                 c = compare(ev, fe.path, tuple(METRICS))["metrics"]
