@@ -120,8 +120,7 @@ def ablate_curve(
     `labels` names each run's curve (by its folder; default: Palette and its parameterization); `x` is the
     figure's axis, "steps" or "minutes" of training on this machine (recipes that differ in step cost).
     """
-    labels = {str(Path(k)): v for k, v in (labels or {}).items()}
-    labels = curve_labels(list(map(Path, runs)), labels)
+    labels = curve_labels(list(map(Path, runs)), {str(Path(k)): v for k, v in (labels or {}).items()})
     from palette_bench.compare import compare, load
     from palette_bench.run import eval_dir_for, finalize, load_run_config, run
 
