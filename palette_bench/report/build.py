@@ -12,7 +12,7 @@ from palette_bench.report import FORMATS, render
 from palette_bench.report.collect import Evaluation, collect
 from palette_bench.report.footer import footer
 from palette_bench.report.foolrate import FOOL_RATE, SKIPPED, add_fool_rate, load_scores
-from palette_bench.report.group import ABLATIONS, REPLICATES, Group, ablation_groups, ablation_value, describe_split, task_groups, variant_labels
+from palette_bench.report.group import ABLATIONS, REPLICATES, Ablation, Group, ablation_groups, ablation_value, describe_split, task_groups, variant_labels
 from palette_bench.report.multitask import LABELS, is_multi, multitask_groups
 from palette_bench.report.multitask import build_table as build_multitask_table
 from palette_bench.report.tables import MODERN_METRICS, TASK_METRICS, Table, build_frame
@@ -98,15 +98,14 @@ def is_variant(e: Evaluation) -> bool:
     return any(ablation_value(e, a) != a.default for a in ABLATIONS)
 
 
-def study_variants(group: Group) -> dict[str, list[Evaluation]]:
-    """The runs of `group` that a study table holds beside a default run (L1 beside L2, an attention variant
-    beside global attention), by study table: the task table leaves them to it, as the paper's Table 2
-    holds methods and Tables 5 and 6 the variants. A run that differs in more keys stays in the task table."""
+def study_variants(studies: list[tuple[Ablation, Group]]) -> dict[str, list[Evaluation]]:
+    """The runs that a study table holds beside a default run (L1 beside L2, an attention variant beside
+    global attention), by study table: the task table leaves them to it, as the paper's Table 2 holds
+    methods and Tables 5 and 6 the variants. A run that differs in more keys stays in the task table."""
     moved: dict[str, list[Evaluation]] = {}
-    for ablation in ABLATIONS:
-        for sub in ablation_groups(group, ablation):
-            if any(ablation_value(e, ablation) == ablation.default for e in sub.evaluations):
-                moved[sub.stem] = [e for e in sub.evaluations if ablation_value(e, ablation) != ablation.default]
+    for ablation, sub in studies:
+        if any(ablation_value(e, ablation) == ablation.default for e in sub.evaluations):
+            moved[sub.stem] = [e for e in sub.evaluations if ablation_value(e, ablation) != ablation.default]
     return moved
 
 
@@ -125,7 +124,8 @@ def build(runs: str | Path, studies: str | Path | None = None) -> Report:
     # a multi-task run's rows are in its own table, beside the task-specific models (report/multitask.py)
     for group in task_groups([e for e in collected.evaluations if not is_multi(e)]):
         report.messages += [n for n in group.notes if n not in report.messages]
-        moved = study_variants(group)
+        studies = [(ablation, sub) for ablation in ABLATIONS for sub in ablation_groups(group, ablation)]
+        moved = study_variants(studies)
         elsewhere = {e.eval_dir for runs_moved in moved.values() for e in runs_moved}
         rows = [e for e in group.evaluations if e.eval_dir not in elsewhere]
         held = [f"{stem} ({len(es)} run{'s' if len(es) > 1 else ''})" for stem, es in moved.items()]
@@ -144,18 +144,17 @@ def build(runs: str | Path, studies: str | Path | None = None) -> Report:
             report.tables.append(Table(group.stem + "-beyond", title, frame, "method", modern, notes=group.notes, footer=footer(rows, frame, tests) + where))
         headline = DEFAULT_EVAL_SET.get(group.task)
         report.figures[group.stem] = [(e, labels[e.key(*REPLICATES)]) for e in group.evaluations if e.cfg.eval_set == headline and not is_variant(e)]
-        for ablation in ABLATIONS:
-            for sub in ablation_groups(group, ablation):
-                extra_of = (lambda e: {"parameters": parameter_count(e)}) if ablation.parameters else None
-                frame, tests = build_frame(sub.evaluations, lambda e, a=ablation: ablation_value(e, a), ablation.metrics, extra_of)
-                extra = ("parameters",) if ablation.parameters else ()
-                paired = add_default_comparison(frame, ablation)
-                if paired is not None:
-                    extra += (VS_DEFAULT,)
-                title = _title(sub, f"{TASK_TITLES.get(group.task, group.task).split(' (')[0]}, {ablation.title}")
-                report.tables.append(Table(sub.stem, title, frame, ablation.column, ablation.metrics, extra, sub.notes, footer(sub.evaluations, frame, tests, paired or [])))
-                if ablation.key == "diffusion.loss":
-                    report.histograms[sub.stem] = [(e, ablation_value(e, ablation) + (f" seed {e.cfg.seed}" if e.cfg.seed else "")) for e in sub.evaluations]
+        for ablation, sub in studies:
+            extra_of = (lambda e: {"parameters": parameter_count(e)}) if ablation.parameters else None
+            frame, tests = build_frame(sub.evaluations, lambda e, a=ablation: ablation_value(e, a), ablation.metrics, extra_of)
+            extra = ("parameters",) if ablation.parameters else ()
+            paired = add_default_comparison(frame, ablation)
+            if paired is not None:
+                extra += (VS_DEFAULT,)
+            title = _title(sub, f"{TASK_TITLES.get(group.task, group.task).split(' (')[0]}, {ablation.title}")
+            report.tables.append(Table(sub.stem, title, frame, ablation.column, ablation.metrics, extra, sub.notes, footer(sub.evaluations, frame, tests, paired or [])))
+            if ablation.key == "diffusion.loss":
+                report.histograms[sub.stem] = [(e, ablation_value(e, ablation) + (f" seed {e.cfg.seed}" if e.cfg.seed else "")) for e in sub.evaluations]
     for group in multitask_groups(collected.evaluations):
         report.messages += [n for n in group.notes if n not in report.messages]
         report.tables.append(build_multitask_table(group))
